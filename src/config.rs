@@ -1,0 +1,287 @@
+//! Typed, validated settings of one `[OUTPUT]` instance, read from Fluent Bit properties.
+//!
+//! Every error names the key, the value and what is accepted, because it is the only thing
+//! a user sees when Fluent Bit refuses to start.
+
+use crate::encode::{EncodeOptions, DEFAULT_TIME_FORMAT};
+use crate::timefmt::TimeFormat;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{key} = '{value}' is not valid: {expected}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("delivery_streams is empty: set delivery_streams (a comma-separated list of Firehose delivery stream names) or delivery_stream")]
+    NoStreams,
+    #[error("region is not set: set region to the AWS region of the delivery streams (for example us-east-1), or set AWS_REGION")]
+    NoRegion,
+    #[error("tls.ca_file = '{path}' cannot be used: {reason}")]
+    CaFile { path: String, reason: String },
+}
+
+/// Everything an instance needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: String,
+    pub streams: Vec<String>,
+    /// Endpoint URL override (`endpoint`, with `port` applied).
+    pub endpoint: Option<String>,
+    /// Extra PEM trust roots (`tls.ca_file`), already read.
+    pub ca_pem: Option<Vec<u8>>,
+    pub encode: EncodeOptions,
+    /// Longest a flush waits for delivery before answering FLB_RETRY.
+    pub flush_timeout: Duration,
+    /// Timeout of one PutRecordBatch attempt.
+    pub request_timeout: Duration,
+    /// First backoff step after a failed attempt; doubles up to `retry_max_backoff`.
+    pub retry_initial_backoff: Duration,
+    pub retry_max_backoff: Duration,
+    /// PutRecordBatch calls in flight at once, per stream.
+    pub max_in_flight_per_stream: usize,
+    /// Threads of the shared runtime (the first instance to start decides).
+    pub worker_threads: usize,
+}
+
+/// Key names, in one place for the README table and the tests.
+pub mod keys {
+    pub const REGION: &str = "region";
+    pub const DELIVERY_STREAMS: &str = "delivery_streams";
+    pub const DELIVERY_STREAM: &str = "delivery_stream";
+    pub const ENDPOINT: &str = "endpoint";
+    pub const PORT: &str = "port";
+    pub const TLS_CA_FILE: &str = "tls.ca_file";
+    pub const TIME_KEY: &str = "time_key";
+    pub const TIME_KEY_FORMAT: &str = "time_key_format";
+    pub const LOG_KEY: &str = "log_key";
+    pub const DATA_KEYS: &str = "data_keys";
+    pub const REPLACE_DOTS: &str = "replace_dots";
+    pub const FLUSH_TIMEOUT: &str = "flush_timeout";
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    pub const RETRY_INITIAL_BACKOFF: &str = "retry_initial_backoff";
+    pub const RETRY_MAX_BACKOFF: &str = "retry_max_backoff";
+    pub const MAX_IN_FLIGHT_PER_STREAM: &str = "max_in_flight_per_stream";
+    pub const WORKER_THREADS: &str = "worker_threads";
+}
+
+impl Config {
+    /// Reads and validates every key through `get` (Fluent Bit's `output_get_property`).
+    /// Empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let region = get(keys::REGION)
+            .or_else(|| std::env::var("AWS_REGION").ok().filter(|v| !v.is_empty()))
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|v| !v.is_empty()))
+            .ok_or(ConfigError::NoRegion)?;
+        if !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(invalid(keys::REGION, &region, "an AWS region name such as us-east-1"));
+        }
+
+        let mut streams = Vec::new();
+        for key in [keys::DELIVERY_STREAMS, keys::DELIVERY_STREAM] {
+            if let Some(list) = get(key) {
+                for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !valid_stream_name(name) {
+                        return Err(invalid(
+                            if key == keys::DELIVERY_STREAM { keys::DELIVERY_STREAM } else { keys::DELIVERY_STREAMS },
+                            &list,
+                            "comma-separated delivery stream names of 1-64 characters from a-z A-Z 0-9 _ . -",
+                        ));
+                    }
+                    if !streams.iter().any(|s: &String| s == name) {
+                        streams.push(name.to_string());
+                    }
+                }
+            }
+        }
+        if streams.is_empty() {
+            return Err(ConfigError::NoStreams);
+        }
+
+        let port = match get(keys::PORT) {
+            None => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| invalid(keys::PORT, &p, "a TCP port from 1 to 65535"))?,
+            ),
+        };
+        let endpoint = match get(keys::ENDPOINT) {
+            None => None,
+            Some(e) => Some(parse_endpoint(&e, port)?),
+        };
+
+        let ca_pem = match get(keys::TLS_CA_FILE) {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(&path).map_err(|e| ConfigError::CaFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(ConfigError::CaFile {
+                        path,
+                        reason: "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into(),
+                    });
+                }
+                Some(pem)
+            }
+        };
+
+        let time_format_text = get(keys::TIME_KEY_FORMAT).unwrap_or_else(|| DEFAULT_TIME_FORMAT.into());
+        let time_format = TimeFormat::parse(&time_format_text)
+            .map_err(|e| invalid(keys::TIME_KEY_FORMAT, &time_format_text, &e.to_string()))?;
+        let data_keys = get(keys::DATA_KEYS).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        });
+        let encode = EncodeOptions {
+            time_key: get(keys::TIME_KEY),
+            time_format,
+            log_key: get(keys::LOG_KEY),
+            data_keys,
+            replace_dots: get(keys::REPLACE_DOTS),
+        };
+
+        let flush_timeout = duration(&get, keys::FLUSH_TIMEOUT, Duration::from_secs(30))?;
+        let request_timeout = duration(&get, keys::REQUEST_TIMEOUT, Duration::from_secs(10))?;
+        let retry_initial_backoff = duration(&get, keys::RETRY_INITIAL_BACKOFF, Duration::from_millis(100))?;
+        let retry_max_backoff = duration(&get, keys::RETRY_MAX_BACKOFF, Duration::from_secs(5))?;
+        for (key, d) in [
+            (keys::FLUSH_TIMEOUT, flush_timeout),
+            (keys::REQUEST_TIMEOUT, request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "0", "a duration above zero, such as 30s or 500ms"));
+            }
+        }
+        let max_in_flight_per_stream = count(&get, keys::MAX_IN_FLIGHT_PER_STREAM, 4, 1..=64)?;
+        let worker_threads = count(&get, keys::WORKER_THREADS, 2, 1..=64)?;
+
+        Ok(Config {
+            region,
+            streams,
+            endpoint,
+            ca_pem,
+            encode,
+            flush_timeout,
+            request_timeout,
+            retry_initial_backoff,
+            retry_max_backoff: retry_max_backoff.max(retry_initial_backoff),
+            max_in_flight_per_stream,
+            worker_threads,
+        })
+    }
+}
+
+fn invalid(key: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// Firehose's rule: 1-64 characters of `[a-zA-Z0-9_.-]`.
+pub fn valid_stream_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+fn parse_endpoint(e: &str, port: Option<u16>) -> Result<String, ConfigError> {
+    let bad = || {
+        invalid(
+            keys::ENDPOINT,
+            e,
+            "an http:// or https:// URL with a host, such as https://firehose.us-east-1.amazonaws.com",
+        )
+    };
+    let (scheme, rest) = e.split_once("://").ok_or_else(bad)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains(['@', ' ', '?', '#']) {
+        return Err(bad());
+    }
+    // IPv6 hosts are bracketed; a port, if any, follows the host after ':'.
+    let (host, port_text) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+            (h, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || port_text.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad());
+    }
+    let host = &authority[..authority.len() - port_text.map_or(0, |p| p.len() + 1)];
+    let path = &rest[authority.len()..];
+    Ok(match port {
+        Some(p) => format!("{scheme}://{host}:{p}{path}"),
+        None => e.trim_end_matches('/').to_string(),
+    })
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0 && secs < 1.0e9).then(|| Duration::from_secs_f64(secs))
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v)
+            .ok_or_else(|| invalid(key, &v, "a duration such as 30s, 500ms, 2m or a number of seconds")),
+    }
+}
+
+fn count(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            invalid(
+                key,
+                &v,
+                &format!("a whole number from {} to {}", range.start(), range.end()),
+            )
+        }),
+    }
+}

@@ -1,0 +1,155 @@
+//! The Firehose client and one PutRecordBatch call, with its outcome sorted into what the
+//! caller needs: accepted, retryable per record, or an error of the whole call.
+
+use crate::config::Config;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
+use aws_sdk_firehose::primitives::Blob;
+use aws_sdk_firehose::types::Record;
+use aws_sdk_firehose::config::http::HttpResponse;
+use aws_sdk_firehose::Client;
+use crate::batch::Records;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("tls.ca_file could not be used: {0}")]
+    Tls(String),
+}
+
+/// Builds the SDK client: the default credential chain, the configured region and
+/// endpoint, no SDK-level retries (the plugin retries per record itself).
+pub async fn build_client(cfg: &Config) -> Result<Client, ClientError> {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
+    if let Some(ep) = &cfg.endpoint {
+        loader = loader.endpoint_url(ep);
+    }
+    if let Some(pem) = &cfg.ca_pem {
+        use aws_smithy_http_client::tls;
+        let ctx = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(ctx)
+            .build_https();
+        loader = loader.http_client(http);
+    }
+    let shared = loader.load().await;
+    let conf = aws_sdk_firehose::config::Builder::from(&shared)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5).min(cfg.request_timeout))
+                .operation_attempt_timeout(cfg.request_timeout)
+                .operation_timeout(cfg.request_timeout)
+                .build(),
+        )
+        .build();
+    Ok(Client::from_conf(conf))
+}
+
+/// Why one record of an accepted call was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFailure {
+    pub throttled: bool,
+    pub code: String,
+}
+
+/// Why a whole call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    /// ServiceUnavailableException / HTTP 429: the stream is over its quota.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Not worth retrying on this stream as it is (not found, access denied, invalid).
+    #[error("{code}: {message}")]
+    Stream { code: String, message: String },
+    /// Network, timeout, 5xx: try again.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// Error codes that say the stream cannot take records as things stand.
+const STREAM_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "InvalidArgumentException",
+    "InvalidKMSResourceException",
+    "InvalidSourceException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+];
+
+/// Sends the records `batch` (indices into `records`) to `stream`. `Ok` holds one entry
+/// per record, in order: `None` when accepted.
+pub async fn put_batch(
+    client: &Client,
+    stream: &str,
+    records: &Records,
+    batch: &[u32],
+) -> Result<Vec<Option<RecordFailure>>, CallError> {
+    let mut sdk_records = Vec::with_capacity(batch.len());
+    for &i in batch {
+        let r = Record::builder()
+            .data(Blob::new(records.get(i as usize).to_vec()))
+            .build()
+            .map_err(|e| CallError::Transient(format!("building a record: {e}")))?;
+        sdk_records.push(r);
+    }
+    let result = client
+        .put_record_batch()
+        .delivery_stream_name(stream)
+        .set_records(Some(sdk_records))
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let entries = out.request_responses();
+            if entries.len() != batch.len() {
+                return Err(CallError::Transient(format!(
+                    "PutRecordBatch answered {} entries for {} records",
+                    entries.len(),
+                    batch.len()
+                )));
+            }
+            Ok(entries
+                .iter()
+                .map(|e| {
+                    e.error_code().map(|code| RecordFailure {
+                        throttled: code == "ServiceUnavailableException",
+                        code: code.to_string(),
+                    })
+                })
+                .collect())
+        }
+        Err(err) => Err(classify(err)),
+    }
+}
+
+fn classify(err: SdkError<PutRecordBatchError, HttpResponse>) -> CallError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if let SdkError::ServiceError(se) = &err {
+        let e = se.err();
+        let code = e.code().unwrap_or("").to_string();
+        let message = e.message().unwrap_or("").to_string();
+        if matches!(e, PutRecordBatchError::ServiceUnavailableException(_))
+            || code == "ServiceUnavailableException"
+            || code == "ThrottlingException"
+            || status == Some(429)
+        {
+            return CallError::Throttled(if message.is_empty() { code } else { message });
+        }
+        if STREAM_CODES.contains(&code.as_str()) {
+            return CallError::Stream { code, message };
+        }
+    }
+    CallError::Transient(DisplayErrorContext(&err).to_string())
+}

@@ -1,0 +1,190 @@
+//! The C symbols Fluent Bit calls. All `unsafe` of the crate lives in this module.
+//!
+//! Every exported body runs behind `guard`, a panic boundary: no unwinding ever reaches
+//! C. Null pointers and zero sizes are checked here, before anything else sees them.
+
+pub mod abi;
+mod host;
+
+use crate::config::Config;
+use crate::flush::FlushCode;
+use crate::instance::Instance;
+use crate::log::{Level, LogSink, Logger};
+use abi::*;
+use host::HostSink;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `f`, turning a panic into `on_panic`.
+fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
+}
+
+/// What `remote_context` points to.
+struct Context {
+    instance: Instance,
+    sink: Arc<HostSink>,
+}
+
+/// A `malloc`ed copy of `s`: Fluent Bit releases the registration strings with `free`.
+fn malloc_cstr(s: &str) -> *mut c_char {
+    let Ok(c) = CString::new(s) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `c` is NUL-terminated; strdup copies it into malloc'd memory (or NULL).
+    unsafe { libc::strdup(c.as_ptr()) }
+}
+
+/// Registration: fills the plugin definition (name, description, kind).
+#[no_mangle]
+pub extern "C" fn FLBPluginRegister(def: *mut FlbPluginProxyDef) -> c_int {
+    guard(-1, || {
+        if def.is_null() {
+            return -1;
+        }
+        // SAFETY: Fluent Bit passes a valid, writable definition for this call.
+        let def = unsafe { &mut *def };
+        def.type_ = FLB_PROXY_OUTPUT_PLUGIN;
+        def.proxy = FLB_PROXY_GOLANG;
+        def.flags = 0;
+        def.event_type = 0;
+        def.name = malloc_cstr(crate::PLUGIN_NAME);
+        def.description = malloc_cstr(&crate::description());
+        if def.name.is_null() || def.description.is_null() {
+            return -1;
+        }
+        0
+    })
+}
+
+/// Fluent Bit may call this before unloading; nothing to free (Fluent Bit frees the
+/// strings it was given).
+#[no_mangle]
+pub extern "C" fn FLBPluginUnregister(_def: *mut FlbPluginProxyDef) {}
+
+static INSTANCE_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts one `[OUTPUT]` instance. Returns FLB_OK, or FLB_ERROR after a log line saying
+/// what to change.
+#[no_mangle]
+pub extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int {
+    guard(FLB_ERROR, || {
+        if plugin.is_null() {
+            return FLB_ERROR;
+        }
+        // SAFETY: Fluent Bit passes a valid plugin struct for the duration of the call.
+        let p = unsafe { &*plugin };
+        if p.api.is_null() || p.context.is_null() {
+            return FLB_ERROR;
+        }
+        // SAFETY: checked non-null; Fluent Bit's api table lives as long as the process.
+        let api = unsafe { &*p.api };
+        let o_ins = p.o_ins;
+        let sink = Arc::new(HostSink::new(api, o_ins));
+        let name = host::property(api, o_ins, "alias").unwrap_or_else(|| {
+            format!(
+                "{}.{}",
+                crate::PLUGIN_NAME,
+                INSTANCE_SEQ.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let log = Logger::new(sink.clone(), &name);
+        let config = match Config::from_lookup(|k| host::property(api, o_ins, k)) {
+            Ok(c) => c,
+            Err(e) => {
+                log.error(format_args!("configuration error: {e}"));
+                return FLB_ERROR;
+            }
+        };
+        let instance = match Instance::start(config, log.clone()) {
+            Ok(i) => i,
+            Err(e) => {
+                log.error(format_args!("cannot start: {e}"));
+                return FLB_ERROR;
+            }
+        };
+        let ctx = Box::new(Context { instance, sink });
+        // SAFETY: `context` was checked non-null and is Fluent Bit's proxy context for
+        // this instance; it hands `remote_context` back to flush and exit.
+        unsafe { (*p.context).remote_context = Box::into_raw(ctx) as *mut c_void };
+        FLB_OK
+    })
+}
+
+/// The name of the calling thread, to tell Fluent Bit's engine thread from its workers.
+fn current_thread_name() -> String {
+    let mut buf = [0 as c_char; 32];
+    // SAFETY: the buffer is 32 bytes (above the 16 that Linux thread names take) and
+    // pthread_getname_np NUL-terminates on success.
+    let ok = unsafe { libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr(), buf.len()) };
+    if ok != 0 {
+        return String::new();
+    }
+    // SAFETY: NUL-terminated by pthread_getname_np.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Flushes one chunk. Copies it and waits for the plugin's threads: this runs on a 64 KiB
+/// coroutine stack, so it does no work of its own.
+#[no_mangle]
+pub extern "C" fn FLBPluginFlushCtx(
+    ctx: *mut c_void,
+    data: *const c_void,
+    size: usize,
+    tag: *const c_char,
+) -> c_int {
+    guard(FLB_RETRY, || {
+        if ctx.is_null() {
+            return FLB_ERROR;
+        }
+        // SAFETY: `ctx` is the pointer FLBPluginInit stored; it stays valid until exit.
+        let ctx = unsafe { &*(ctx as *const Context) };
+        let chunk = if data.is_null() || size == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: Fluent Bit guarantees `size` readable bytes at `data` for this call;
+            // we copy them before returning.
+            unsafe { std::slice::from_raw_parts(data as *const u8, size) }.to_vec()
+        };
+        let tag = if tag.is_null() {
+            String::new()
+        } else {
+            // SAFETY: non-null, NUL-terminated copy owned by Fluent Bit during the call.
+            unsafe { CStr::from_ptr(tag) }.to_string_lossy().into_owned()
+        };
+        ctx.instance.note_flush_thread(&current_thread_name());
+        match ctx.instance.flush(chunk, tag) {
+            FlushCode::Ok => FLB_OK,
+            FlushCode::Retry => FLB_RETRY,
+            FlushCode::Error => FLB_ERROR,
+        }
+    })
+}
+
+/// Stops one instance: no new work, waits for flushes in flight, releases everything.
+#[no_mangle]
+pub extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
+    guard(FLB_ERROR, || {
+        if ctx.is_null() {
+            return FLB_ERROR;
+        }
+        // SAFETY: `ctx` came from Box::into_raw in FLBPluginInit and Fluent Bit calls exit
+        // once per instance, after its last flush.
+        let ctx = unsafe { Box::from_raw(ctx as *mut Context) };
+        let grace = ctx.instance.shared().config.flush_timeout.min(Duration::from_secs(10));
+        ctx.instance.shutdown(grace);
+        ctx.sink.close();
+        drop(ctx);
+        FLB_OK
+    })
+}
+
+// Keep LogSink/Level in scope for the host module's trait impl.
+#[allow(unused_imports)]
+use {Level as _, LogSink as _};

@@ -1,0 +1,210 @@
+//! One `[OUTPUT]` instance: its configuration, client, streams and counters, and the
+//! hand-over of flushes from Fluent Bit's threads to the shared runtime.
+
+use crate::config::Config;
+use crate::deliver;
+use crate::flush::{self, FlushCode};
+use crate::log::Logger;
+use crate::retry::Backoff;
+use crate::route::Router;
+use crate::runtime;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("could not start the plugin's threads: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] deliver::ClientError),
+    #[error("the AWS client did not initialise in time")]
+    ClientTimeout,
+}
+
+/// Monotonic counters of an instance.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub accepted_records: AtomicU64,
+    pub accepted_bytes: AtomicU64,
+    pub retried_records: AtomicU64,
+    pub dropped_records: AtomicU64,
+    pub malformed_events: AtomicU64,
+}
+
+impl Counters {
+    pub fn add_accepted(&self, records: u64, bytes: u64) {
+        self.accepted_records.fetch_add(records, Ordering::Relaxed);
+        self.accepted_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn add_retried(&self, n: u64) {
+        self.retried_records.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_dropped(&self, n: u64) {
+        self.dropped_records.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_malformed(&self, n: u64) {
+        self.malformed_events.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What the flush tasks share.
+pub struct Shared {
+    pub config: Config,
+    pub log: Logger,
+    pub client: aws_sdk_firehose::Client,
+    pub router: Router,
+    pub backoff: Backoff,
+    pub counters: Counters,
+}
+
+/// A flush handed to the runtime.
+struct Job {
+    chunk: Vec<u8>,
+    tag: String,
+    done: std_mpsc::SyncSender<FlushCode>,
+}
+
+pub struct Instance {
+    shared: Arc<Shared>,
+    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    lease: Mutex<Option<runtime::Lease>>,
+    active: Arc<AtomicUsize>,
+    closed: AtomicBool,
+    warned_engine_thread: AtomicBool,
+}
+
+impl Instance {
+    /// Starts an instance: takes the shared runtime, builds the client, starts the
+    /// dispatcher. Called on Fluent Bit's engine thread.
+    pub fn start(config: Config, log: Logger) -> Result<Instance, StartError> {
+        let lease = runtime::acquire(config.worker_threads)?;
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        let cfg = config.clone();
+        lease.handle().spawn(async move {
+            let _ = tx.send(deliver::build_client(&cfg).await);
+        });
+        let client = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(c) => c?,
+            Err(_) => return Err(StartError::ClientTimeout),
+        };
+        let shared = Arc::new(Shared {
+            router: Router::new(&config.streams, config.max_in_flight_per_stream),
+            backoff: Backoff {
+                initial: config.retry_initial_backoff,
+                max: config.retry_max_backoff,
+            },
+            client,
+            log,
+            config,
+            counters: Counters::default(),
+        });
+        let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
+        let active = Arc::new(AtomicUsize::new(0));
+        let dispatcher_shared = shared.clone();
+        let dispatcher_active = active.clone();
+        lease.handle().spawn(async move {
+            // Each flush gets its own task, so flushes of one instance run concurrently.
+            while let Some(job) = jobs_rx.recv().await {
+                let shared = dispatcher_shared.clone();
+                let active = dispatcher_active.clone();
+                tokio::spawn(async move {
+                    let code = flush::run(shared, job.chunk, job.tag).await;
+                    let _ = job.done.send(code);
+                    active.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        });
+        shared.log.info(format_args!(
+            "started: region {}, {} delivery stream(s) [{}]{}",
+            shared.config.region,
+            shared.config.streams.len(),
+            shared.config.streams.join(", "),
+            shared
+                .config
+                .endpoint
+                .as_deref()
+                .map(|e| format!(", endpoint {e}"))
+                .unwrap_or_default()
+        ));
+        Ok(Instance {
+            shared,
+            jobs: Mutex::new(Some(jobs_tx)),
+            lease: Mutex::new(Some(lease)),
+            active,
+            closed: AtomicBool::new(false),
+            warned_engine_thread: AtomicBool::new(false),
+        })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Delivers one chunk and answers what Fluent Bit should do with it. Blocks the
+    /// caller (a Fluent Bit worker, on a 64 KiB stack) until the runtime has an answer;
+    /// does no work of its own, so its stack use stays small.
+    pub fn flush(&self, chunk: Vec<u8>, tag: String) -> FlushCode {
+        if self.closed.load(Ordering::Acquire) {
+            return FlushCode::Retry;
+        }
+        let (done, rx) = std_mpsc::sync_channel(1);
+        {
+            let guard = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(jobs) = guard.as_ref() else {
+                return FlushCode::Retry;
+            };
+            self.active.fetch_add(1, Ordering::AcqRel);
+            if jobs.send(Job { chunk, tag, done }).is_err() {
+                self.active.fetch_sub(1, Ordering::AcqRel);
+                return FlushCode::Retry;
+            }
+        }
+        // The job keeps its own deadline; the margin only guards against a stalled runtime.
+        match rx.recv_timeout(self.shared.config.flush_timeout + Duration::from_secs(5)) {
+            Ok(code) => code,
+            Err(_) => FlushCode::Retry,
+        }
+    }
+
+    /// Says once, at warn level, that flushes run on Fluent Bit's engine thread.
+    pub fn note_flush_thread(&self, thread_name: &str) {
+        if thread_name == "flb-pipeline" && !self.warned_engine_thread.swap(true, Ordering::Relaxed) {
+            self.shared.log.warn(format_args!(
+                "flushes run on Fluent Bit's engine thread (workers 0), so a slow delivery stalls every input: set 'workers 1' or more in this [OUTPUT] section"
+            ));
+        }
+    }
+
+    /// Stops taking work, waits up to `grace` for flushes in flight, releases the runtime.
+    pub fn shutdown(&self, grace: Duration) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let until = std::time::Instant::now() + grace;
+        while self.active.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let c = &self.shared.counters;
+        self.shared.log.info(format_args!(
+            "stopping: {} record(s) ({} bytes) delivered, {} resent, {} dropped, {} malformed",
+            c.accepted_records.load(Ordering::Relaxed),
+            c.accepted_bytes.load(Ordering::Relaxed),
+            c.retried_records.load(Ordering::Relaxed),
+            c.dropped_records.load(Ordering::Relaxed),
+            c.malformed_events.load(Ordering::Relaxed),
+        ));
+        if let Some(lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            lease.release(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.shutdown(Duration::from_secs(1));
+    }
+}

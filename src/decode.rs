@@ -9,7 +9,7 @@
 use crate::msgpack::{Header, LexError, Lexer};
 
 /// Seconds and nanoseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct EventTime {
     pub sec: i64,
     pub nsec: u32,

@@ -30,8 +30,9 @@ extern "C" {
 #define FLB_PROXY_OUTPUT_PLUGIN 2
 #define FLB_PROXY_GOLANG        11
 
-/* Filled by FLBPluginRegister. Fluent Bit zeroes it beforehand and frees name and
- * description with free(). */
+/* Filled by FLBPluginRegister. Fluent Bit zeroes it beforehand, copies name, keeps
+ * pointing at description while the plugin is registered, and frees neither:
+ * FLBPluginUnregister does. */
 struct flb_plugin_proxy_def {
     int   type;        /* set to FLB_PROXY_OUTPUT_PLUGIN */
     int   proxy;       /* set to FLB_PROXY_GOLANG */
@@ -104,7 +105,8 @@ int FLBPluginFlushCtx(void *remote_context, const void *data, size_t size, char 
 int FLBPluginExitCtx(void *remote_context);
 
 /*
- * Called before dlclose. Nothing to release: Fluent Bit frees the registration strings.
+ * Called before dlclose. Frees the name and description that FLBPluginRegister put into
+ * def (and sets them to NULL, so a second call does nothing). def may be NULL.
  */
 void FLBPluginUnregister(struct flb_plugin_proxy_def *def);
 

@@ -109,7 +109,10 @@ mod tests {
         let r = records(&vec![10; 1234]);
         let idx: Vec<u32> = (0..1234).collect();
         let b = split(&idx, &r);
-        assert_eq!(b.iter().map(|s| s.len()).collect::<Vec<_>>(), vec![500, 500, 234]);
+        assert_eq!(
+            b.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            vec![500, 500, 234]
+        );
 
         let big = MAX_RECORD_BYTES;
         let r = records(&[big, big, big, big, big, 7]);

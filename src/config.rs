@@ -20,8 +20,12 @@ pub enum ConfigError {
     NoStreams,
     #[error("region is not set: set region to the AWS region of the delivery streams (for example us-east-1), or set AWS_REGION")]
     NoRegion,
-    #[error("tls.ca_file = '{path}' cannot be used: {reason}")]
-    CaFile { path: String, reason: String },
+    #[error("{key} = '{path}' cannot be used: {reason}")]
+    CaFile {
+        key: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 /// Everything an instance needs, validated.
@@ -31,7 +35,7 @@ pub struct Config {
     pub streams: Vec<String>,
     /// Endpoint URL override (`endpoint`, with `port` applied).
     pub endpoint: Option<String>,
-    /// Extra PEM trust roots (`tls.ca_file`), already read.
+    /// Extra PEM trust roots (`ca_file` / `tls.ca_file`), already read.
     pub ca_pem: Option<Vec<u8>>,
     pub encode: EncodeOptions,
     /// Longest a flush waits for delivery before answering FLB_RETRY.
@@ -55,6 +59,7 @@ pub mod keys {
     pub const ENDPOINT: &str = "endpoint";
     pub const PORT: &str = "port";
     pub const TLS_CA_FILE: &str = "tls.ca_file";
+    pub const CA_FILE: &str = "ca_file";
     pub const TIME_KEY: &str = "time_key";
     pub const TIME_KEY_FORMAT: &str = "time_key_format";
     pub const LOG_KEY: &str = "log_key";
@@ -72,17 +77,29 @@ impl Config {
     /// Reads and validates every key through `get` (Fluent Bit's `output_get_property`).
     /// Empty values count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let region = get(keys::REGION)
             .or_else(|| std::env::var("AWS_REGION").ok().filter(|v| !v.is_empty()))
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|v| !v.is_empty()))
+            .or_else(|| {
+                std::env::var("AWS_DEFAULT_REGION")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
             .ok_or(ConfigError::NoRegion)?;
         if !region
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(invalid(keys::REGION, &region, "an AWS region name such as us-east-1"));
+            return Err(invalid(
+                keys::REGION,
+                &region,
+                "an AWS region name such as us-east-1",
+            ));
         }
 
         let mut streams = Vec::new();
@@ -120,24 +137,33 @@ impl Config {
             Some(e) => Some(parse_endpoint(&e, port)?),
         };
 
-        let ca_pem = match get(keys::TLS_CA_FILE) {
+        // Fluent Bit consumes `tls.*` keys itself before a proxy plugin can see them, so
+        // `ca_file` is the spelling that works there; `tls.ca_file` works in other hosts.
+        let ca = get(keys::CA_FILE)
+            .map(|p| (keys::CA_FILE, p))
+            .or_else(|| get(keys::TLS_CA_FILE).map(|p| (keys::TLS_CA_FILE, p)));
+        let ca_pem = match ca {
             None => None,
-            Some(path) => {
+            Some((key, path)) => {
                 let pem = std::fs::read(&path).map_err(|e| ConfigError::CaFile {
+                    key,
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
                 if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                     return Err(ConfigError::CaFile {
+                        key,
                         path,
-                        reason: "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into(),
+                        reason: "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"
+                            .into(),
                     });
                 }
                 Some(pem)
             }
         };
 
-        let time_format_text = get(keys::TIME_KEY_FORMAT).unwrap_or_else(|| DEFAULT_TIME_FORMAT.into());
+        let time_format_text =
+            get(keys::TIME_KEY_FORMAT).unwrap_or_else(|| DEFAULT_TIME_FORMAT.into());
         let time_format = TimeFormat::parse(&time_format_text)
             .map_err(|e| invalid(keys::TIME_KEY_FORMAT, &time_format_text, &e.to_string()))?;
         let data_keys = get(keys::DATA_KEYS).map(|v| {
@@ -157,14 +183,22 @@ impl Config {
 
         let flush_timeout = duration(&get, keys::FLUSH_TIMEOUT, Duration::from_secs(30))?;
         let request_timeout = duration(&get, keys::REQUEST_TIMEOUT, Duration::from_secs(10))?;
-        let retry_initial_backoff = duration(&get, keys::RETRY_INITIAL_BACKOFF, Duration::from_millis(100))?;
+        let retry_initial_backoff = duration(
+            &get,
+            keys::RETRY_INITIAL_BACKOFF,
+            Duration::from_millis(100),
+        )?;
         let retry_max_backoff = duration(&get, keys::RETRY_MAX_BACKOFF, Duration::from_secs(5))?;
         for (key, d) in [
             (keys::FLUSH_TIMEOUT, flush_timeout),
             (keys::REQUEST_TIMEOUT, request_timeout),
         ] {
             if d.is_zero() {
-                return Err(invalid(key, "0", "a duration above zero, such as 30s or 500ms"));
+                return Err(invalid(
+                    key,
+                    "0",
+                    "a duration above zero, such as 30s or 500ms",
+                ));
             }
         }
         let max_in_flight_per_stream = count(&get, keys::MAX_IN_FLIGHT_PER_STREAM, 4, 1..=64)?;
@@ -243,7 +277,9 @@ fn parse_endpoint(e: &str, port: Option<u16>) -> Result<String, ConfigError> {
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let v = v.trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.parse().ok()?;
     let secs = match unit.trim() {
@@ -253,7 +289,9 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         "h" => n * 3600.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0 && secs < 1.0e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1.0e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 fn duration(
@@ -263,8 +301,13 @@ fn duration(
 ) -> Result<Duration, ConfigError> {
     match get(key) {
         None => Ok(default),
-        Some(v) => parse_duration(&v)
-            .ok_or_else(|| invalid(key, &v, "a duration such as 30s, 500ms, 2m or a number of seconds")),
+        Some(v) => parse_duration(&v).ok_or_else(|| {
+            invalid(
+                key,
+                &v,
+                "a duration such as 30s, 500ms, 2m or a number of seconds",
+            )
+        }),
     }
 }
 
@@ -276,12 +319,16 @@ fn count(
 ) -> Result<usize, ConfigError> {
     match get(key) {
         None => Ok(default),
-        Some(v) => v.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-            invalid(
-                key,
-                &v,
-                &format!("a whole number from {} to {}", range.start(), range.end()),
-            )
-        }),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    key,
+                    &v,
+                    &format!("a whole number from {} to {}", range.start(), range.end()),
+                )
+            }),
     }
 }

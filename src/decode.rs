@@ -68,19 +68,19 @@ impl<'a> Decoder<'a> {
 
     fn event(&mut self) -> Result<Item<'a>, Malformed> {
         let start = self.lx.pos();
-        let head = self.lx.next().map_err(Malformed::Broken)?;
+        let head = self.lx.read().map_err(Malformed::Broken)?;
         if head != Header::Array(2) {
             // Skip the rest of this object so the next event can still be read.
             self.lx = Lexer::at(self.lx.buf(), start);
             self.lx.skip_value().map_err(Malformed::Broken)?;
             return Err(Malformed::NotAnEvent);
         }
-        let first = self.lx.next().map_err(Malformed::Broken)?;
+        let first = self.lx.read().map_err(Malformed::Broken)?;
         let time = match first {
             // v2: [TIMESTAMP, METADATA]
             Header::Array(n) => {
                 if n >= 1 {
-                    let h = self.lx.next().map_err(Malformed::Broken)?;
+                    let h = self.lx.read().map_err(Malformed::Broken)?;
                     let t = timestamp(&self.lx, h);
                     for _ in 1..n {
                         self.lx.skip_value().map_err(Malformed::Broken)?;
@@ -93,7 +93,7 @@ impl<'a> Decoder<'a> {
             h => timestamp(&self.lx, h),
         };
         let body_start = self.lx.pos();
-        let body_head = self.lx.next().map_err(Malformed::Broken)?;
+        let body_head = self.lx.read().map_err(Malformed::Broken)?;
         self.lx = Lexer::at(self.lx.buf(), body_start);
         self.lx.skip_value().map_err(Malformed::Broken)?;
         let body = body_start..self.lx.pos();
@@ -141,7 +141,11 @@ enum Stamp {
 
 fn timestamp(lx: &Lexer<'_>, h: Header) -> Stamp {
     match h {
-        Header::Ext { ty: 0, start, len: 8 } => {
+        Header::Ext {
+            ty: 0,
+            start,
+            len: 8,
+        } => {
             let b = lx.slice(start, 8);
             let sec = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
             let nsec = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
@@ -170,7 +174,7 @@ fn timestamp(lx: &Lexer<'_>, h: Header) -> Stamp {
 }
 
 fn float_time(f: f64) -> Stamp {
-    if !f.is_finite() || f < 0.0 || f > 1.0e15 {
+    if !(0.0..=1.0e15).contains(&f) {
         return Stamp::Invalid;
     }
     let sec = f.trunc();
@@ -249,7 +253,13 @@ mod tests {
 
     #[test]
     fn float_timestamps_keep_their_fraction() {
-        assert!(matches!(float_time(12.25), Stamp::Time(EventTime { sec: 12, nsec: 250_000_000 })));
+        assert!(matches!(
+            float_time(12.25),
+            Stamp::Time(EventTime {
+                sec: 12,
+                nsec: 250_000_000
+            })
+        ));
         assert!(matches!(float_time(f64::NAN), Stamp::Invalid));
         assert!(matches!(float_time(-1.0), Stamp::Invalid));
     }

@@ -1,15 +1,15 @@
 //! The Firehose client and one PutRecordBatch call, with its outcome sorted into what the
 //! caller needs: accepted, retryable per record, or an error of the whole call.
 
+use crate::batch::Records;
 use crate::config::Config;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
-use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::Client;
-use crate::batch::Records;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use std::time::Duration;
@@ -36,7 +36,9 @@ pub async fn build_client(cfg: &Config) -> Result<Client, ClientError> {
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
         let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
             .tls_context(ctx)
             .build_https();
         loader = loader.http_client(http);

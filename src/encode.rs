@@ -90,13 +90,13 @@ impl Encoder {
         self.stack.clear();
         let start = out.len();
         let mut lx = Lexer::at(ev.chunk, ev.body.start);
-        let n = match lx.next()? {
+        let n = match lx.read()? {
             Header::Map(n) => n,
             _ => return Err(EncodeError::Malformed(LexError::Truncated)),
         };
         if let Some(log_key) = self.log_key.clone() {
             for _ in 0..n {
-                let key = lx.next()?;
+                let key = lx.read()?;
                 let wanted = matches!(key, Header::Str { start, len } if lx.slice(start, len) == log_key.as_bytes());
                 if !wanted {
                     skip_rest_of_container(&mut lx, key)?;
@@ -104,7 +104,7 @@ impl Encoder {
                     continue;
                 }
                 let vpos = lx.pos();
-                if let Header::Str { start, len } = lx.next()? {
+                if let Header::Str { start, len } = lx.read()? {
                     // Raw text: the string itself, not a JSON string.
                     out.extend_from_slice(String::from_utf8_lossy(lx.slice(start, len)).as_bytes());
                 } else {
@@ -121,7 +121,7 @@ impl Encoder {
         let mut first = true;
         for _ in 0..n {
             let kpos = lx.pos();
-            let key = lx.next()?;
+            let key = lx.read()?;
             if let Some(keep) = &self.opts.data_keys {
                 let wanted = match key {
                     Header::Str { start, len } => {
@@ -174,7 +174,7 @@ impl Encoder {
         rec_start: usize,
     ) -> Result<(), EncodeError> {
         let kpos = lx.pos();
-        if let Header::Str { start, len } = lx.next()? {
+        if let Header::Str { start, len } = lx.read()? {
             write_str(out, lx.slice(start, len), self.opts.replace_dots.as_deref());
             return Ok(());
         }
@@ -202,16 +202,22 @@ impl Encoder {
         rec_start: usize,
     ) -> Result<(), EncodeError> {
         let base = self.stack.len();
-        let mut h = lx.next()?;
+        let mut h = lx.read()?;
         loop {
             match h {
                 Header::Array(n) => {
                     out.push(b'[');
-                    self.stack.push(Frame::Array { left: n, first: true });
+                    self.stack.push(Frame::Array {
+                        left: n,
+                        first: true,
+                    });
                 }
                 Header::Map(n) => {
                     out.push(b'{');
-                    self.stack.push(Frame::Map { left: n, first: true });
+                    self.stack.push(Frame::Map {
+                        left: n,
+                        first: true,
+                    });
                 }
                 scalar => write_scalar(lx, scalar, out),
             }
@@ -233,21 +239,27 @@ impl Encoder {
                         }
                     }
                     Frame::Array { left, first } => {
-                        self.stack[top] = Frame::Array { left: left - 1, first: false };
+                        self.stack[top] = Frame::Array {
+                            left: left - 1,
+                            first: false,
+                        };
                         if !first {
                             out.push(b',');
                         }
-                        h = lx.next()?;
+                        h = lx.read()?;
                         break;
                     }
                     Frame::Map { left, first } => {
-                        self.stack[top] = Frame::Map { left: left - 1, first: false };
+                        self.stack[top] = Frame::Map {
+                            left: left - 1,
+                            first: false,
+                        };
                         if !first {
                             out.push(b',');
                         }
                         self.key(lx, out, depth, rec_start)?;
                         out.push(b':');
-                        h = lx.next()?;
+                        h = lx.read()?;
                         break;
                     }
                 }
@@ -280,7 +292,11 @@ fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) {
         Header::F64(v) => write_float(out, v),
         Header::Str { start, len } => write_str(out, lx.slice(start, len), None),
         Header::Bin { start, len } => write_base64(out, lx.slice(start, len)),
-        Header::Ext { ty: 0, start, len: 8 } => {
+        Header::Ext {
+            ty: 0,
+            start,
+            len: 8,
+        } => {
             let b = lx.slice(start, 8);
             let sec = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
             let nsec = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);

@@ -94,7 +94,9 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
             cfg.encode.log_key.as_deref().unwrap_or("")
         ));
     }
-    shared.counters.add_dropped((p.oversize + p.missing_log_key) as u64);
+    shared
+        .counters
+        .add_dropped((p.oversize + p.missing_log_key) as u64);
     shared.counters.add_malformed(p.decode.malformed as u64);
 
     if p.records.is_empty() {

@@ -171,7 +171,8 @@ impl Instance {
 
     /// Says once, at warn level, that flushes run on Fluent Bit's engine thread.
     pub fn note_flush_thread(&self, thread_name: &str) {
-        if thread_name == "flb-pipeline" && !self.warned_engine_thread.swap(true, Ordering::Relaxed) {
+        if thread_name == "flb-pipeline" && !self.warned_engine_thread.swap(true, Ordering::Relaxed)
+        {
             self.shared.log.warn(format_args!(
                 "flushes run on Fluent Bit's engine thread (workers 0), so a slow delivery stalls every input: set 'workers 1' or more in this [OUTPUT] section"
             ));

@@ -30,7 +30,9 @@ pub struct Logger {
 
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Logger").field("prefix", &self.prefix).finish()
+        f.debug_struct("Logger")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 

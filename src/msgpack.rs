@@ -92,7 +92,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads the next header; payload bytes of strings, bins and exts are consumed too.
-    pub fn next(&mut self) -> Result<Header, LexError> {
+    pub fn read(&mut self) -> Result<Header, LexError> {
         let m = self.be::<1>()?[0];
         Ok(match m {
             0x00..=0x7f => Header::Uint(m as u64),
@@ -185,7 +185,7 @@ impl<'a> Lexer<'a> {
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            match self.next()? {
+            match self.read()? {
                 Header::Array(n) => pending += n as u64,
                 Header::Map(n) => pending += 2 * n as u64,
                 _ => {}
@@ -212,17 +212,17 @@ mod tests {
         rmp::encode::write_f64(&mut buf, 1.5).unwrap();
         rmp::encode::write_bin(&mut buf, b"\x00\x01").unwrap();
         let mut lx = Lexer::new(&buf);
-        assert_eq!(lx.next().unwrap(), Header::Map(1));
-        match lx.next().unwrap() {
+        assert_eq!(lx.read().unwrap(), Header::Map(1));
+        match lx.read().unwrap() {
             Header::Str { start, len } => assert_eq!(lx.slice(start, len), b"k"),
             h => panic!("{h:?}"),
         }
-        assert_eq!(lx.next().unwrap(), Header::Array(3));
-        assert_eq!(lx.next().unwrap(), Header::Int(-300));
-        assert_eq!(lx.next().unwrap(), Header::F64(1.5));
-        assert!(matches!(lx.next().unwrap(), Header::Bin { len: 2, .. }));
+        assert_eq!(lx.read().unwrap(), Header::Array(3));
+        assert_eq!(lx.read().unwrap(), Header::Int(-300));
+        assert_eq!(lx.read().unwrap(), Header::F64(1.5));
+        assert!(matches!(lx.read().unwrap(), Header::Bin { len: 2, .. }));
         assert!(lx.is_empty());
-        assert_eq!(lx.next(), Err(LexError::Truncated));
+        assert_eq!(lx.read(), Err(LexError::Truncated));
     }
 
     #[test]
@@ -238,6 +238,6 @@ mod tests {
         assert_eq!(Lexer::new(&lie).skip_value(), Err(LexError::Truncated));
         // str32 declaring 4 GiB
         let lie = [0xdb, 0xff, 0xff, 0xff, 0xff, b'a'];
-        assert_eq!(Lexer::new(&lie).next(), Err(LexError::Truncated));
+        assert_eq!(Lexer::new(&lie).read(), Err(LexError::Truncated));
     }
 }

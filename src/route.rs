@@ -102,9 +102,13 @@ impl Router {
                 throttled,
                 failed,
             } => {
-                s.stats.accepted_records.fetch_add(accepted, Ordering::Relaxed);
+                s.stats
+                    .accepted_records
+                    .fetch_add(accepted, Ordering::Relaxed);
                 s.stats.accepted_bytes.fetch_add(bytes, Ordering::Relaxed);
-                s.stats.throttled_records.fetch_add(throttled, Ordering::Relaxed);
+                s.stats
+                    .throttled_records
+                    .fetch_add(throttled, Ordering::Relaxed);
                 s.stats.failed_records.fetch_add(failed, Ordering::Relaxed);
             }
             Report::CallFailed => {

@@ -59,7 +59,9 @@ pub fn acquire(threads: usize) -> std::io::Result<Lease> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads.max(1))
                 .max_blocking_threads(4)
-                .thread_name_fn(|| format!("firehose-fanout-{}", SEQ.fetch_add(1, Ordering::Relaxed)))
+                .thread_name_fn(|| {
+                    format!("firehose-fanout-{}", SEQ.fetch_add(1, Ordering::Relaxed))
+                })
                 .enable_all()
                 .build()?;
             let rt = Arc::new(rt);
@@ -94,5 +96,8 @@ fn release(grace: Duration) {
 
 /// Whether a runtime exists now (for tests of the life cycle).
 pub fn is_running() -> bool {
-    SLOT.lock().unwrap_or_else(|p| p.into_inner()).runtime.is_some()
+    SLOT.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .runtime
+        .is_some()
 }

@@ -25,11 +25,27 @@ pub struct TimeFormat {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const DAYS: [&str; 7] = [
-    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
 ];
 
 impl TimeFormat {
@@ -66,8 +82,8 @@ impl TimeFormat {
                     }
                     Tok::Frac(d as u8 - b'0')
                 }
-                'Y' | 'C' | 'y' | 'm' | 'd' | 'e' | 'j' | 'H' | 'I' | 'M' | 'S' | 'p' | 'a' | 'A'
-                | 'b' | 'B' | 'h' | 'F' | 'T' | 'D' | 'R' | 's' | 'u' | 'w' | 'z' | 'Z' => {
+                'Y' | 'C' | 'y' | 'm' | 'd' | 'e' | 'j' | 'H' | 'I' | 'M' | 'S' | 'p' | 'a'
+                | 'A' | 'b' | 'B' | 'h' | 'F' | 'T' | 'D' | 'R' | 's' | 'u' | 'w' | 'z' | 'Z' => {
                     Tok::Conv(d)
                 }
                 other => return Err(TimeFormatError(other.to_string())),
@@ -196,7 +212,9 @@ mod tests {
 
     fn fmt(f: &str, sec: i64, nsec: u32) -> String {
         let mut out = Vec::new();
-        TimeFormat::parse(f).unwrap().write(EventTime { sec, nsec }, &mut out);
+        TimeFormat::parse(f)
+            .unwrap()
+            .write(EventTime { sec, nsec }, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -205,10 +223,22 @@ mod tests {
         // 2024-02-29T13:05:09.123456789Z, a Thursday, day 60
         let t = 1_709_211_909;
         assert_eq!(fmt("%Y-%m-%dT%H:%M:%S", t, 0), "2024-02-29T13:05:09");
-        assert_eq!(fmt("%Y-%m-%dT%H:%M:%S.%LZ", t, 123_456_789), "2024-02-29T13:05:09.123Z");
-        assert_eq!(fmt("%3N|%6N|%9N|%N", t, 123_456_789), "123|123456|123456789|123456789");
-        assert_eq!(fmt("%a %A %b %B %j %I%p %e %y %C", t, 0), "Thu Thursday Feb February 060 01PM 29 24 20");
-        assert_eq!(fmt("%F %T %D %R %s %u %w %z %Z %%", t, 0), "2024-02-29 13:05:09 02/29/24 13:05 1709211909 4 4 +0000 UTC %");
+        assert_eq!(
+            fmt("%Y-%m-%dT%H:%M:%S.%LZ", t, 123_456_789),
+            "2024-02-29T13:05:09.123Z"
+        );
+        assert_eq!(
+            fmt("%3N|%6N|%9N|%N", t, 123_456_789),
+            "123|123456|123456789|123456789"
+        );
+        assert_eq!(
+            fmt("%a %A %b %B %j %I%p %e %y %C", t, 0),
+            "Thu Thursday Feb February 060 01PM 29 24 20"
+        );
+        assert_eq!(
+            fmt("%F %T %D %R %s %u %w %z %Z %%", t, 0),
+            "2024-02-29 13:05:09 02/29/24 13:05 1709211909 4 4 +0000 UTC %"
+        );
         assert_eq!(fmt("%L", 0, 7_000_000), "007");
         assert_eq!(fmt("%Y-%m-%d", 0, 0), "1970-01-01");
     }

@@ -27,7 +27,11 @@ fn err(extra: &[(&str, &str)]) -> String {
 fn defaults() {
     let c = load(&base()).unwrap();
     assert_eq!(c.region, "eu-west-1");
-    assert_eq!(c.streams, vec!["a", "b", "c"], "trimmed, de-duplicated, in order");
+    assert_eq!(
+        c.streams,
+        vec!["a", "b", "c"],
+        "trimmed, de-duplicated, in order"
+    );
     assert_eq!(c.flush_timeout, Duration::from_secs(30));
     assert_eq!(c.endpoint, None);
     assert_eq!(c.encode.time_key, None);
@@ -38,7 +42,12 @@ fn defaults() {
 fn core_plugin_spelling_and_case_insensitive_keys() {
     let c = load(&[("Region", "us-east-1"), ("Delivery_Stream", "only")]).unwrap();
     assert_eq!(c.streams, vec!["only"]);
-    let c = load(&[("region", "us-east-1"), ("delivery_stream", "x"), ("delivery_streams", "y,x")]).unwrap();
+    let c = load(&[
+        ("region", "us-east-1"),
+        ("delivery_stream", "x"),
+        ("delivery_streams", "y,x"),
+    ])
+    .unwrap();
     assert_eq!(c.streams, vec!["y", "x"]);
 }
 
@@ -54,11 +63,17 @@ fn missing_streams_says_what_to_set() {
 #[test]
 fn bad_values_name_key_value_and_what_is_accepted() {
     let e = err(&[("flush_timeout", "soon")]);
-    assert!(e.contains("flush_timeout = 'soon'") && e.contains("duration"), "{e}");
+    assert!(
+        e.contains("flush_timeout = 'soon'") && e.contains("duration"),
+        "{e}"
+    );
     let e = err(&[("flush_timeout", "0s")]);
     assert!(e.contains("flush_timeout"), "{e}");
     let e = err(&[("endpoint", "ftp://x")]);
-    assert!(e.contains("endpoint = 'ftp://x'") && e.contains("http://"), "{e}");
+    assert!(
+        e.contains("endpoint = 'ftp://x'") && e.contains("http://"),
+        "{e}"
+    );
     let e = err(&[("endpoint", "http://:99")]);
     assert!(e.contains("endpoint"), "{e}");
     let e = err(&[("endpoint", "http://h:notaport")]);
@@ -68,11 +83,21 @@ fn bad_values_name_key_value_and_what_is_accepted() {
     let e = err(&[("time_key_format", "%Y %Q")]);
     assert!(e.contains("time_key_format") && e.contains("%Q"), "{e}");
     let e = err(&[("max_in_flight_per_stream", "0")]);
-    assert!(e.contains("max_in_flight_per_stream = '0'") && e.contains("1 to 64"), "{e}");
-    let e = load(&[("region", "Not A Region"), ("delivery_streams", "a")]).unwrap_err().to_string();
+    assert!(
+        e.contains("max_in_flight_per_stream = '0'") && e.contains("1 to 64"),
+        "{e}"
+    );
+    let e = load(&[("region", "Not A Region"), ("delivery_streams", "a")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("region = 'Not A Region'"), "{e}");
-    let e = load(&[("region", "us-east-1"), ("delivery_streams", "ok,bad name")]).unwrap_err().to_string();
-    assert!(e.contains("delivery_streams") && e.contains("1-64 characters"), "{e}");
+    let e = load(&[("region", "us-east-1"), ("delivery_streams", "ok,bad name")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("delivery_streams") && e.contains("1-64 characters"),
+        "{e}"
+    );
     let e = err(&[("tls.ca_file", "/nonexistent/ca.pem")]);
     assert!(e.contains("tls.ca_file = '/nonexistent/ca.pem'"), "{e}");
 }
@@ -86,7 +111,11 @@ fn ca_file_must_hold_a_certificate() {
     let e = err(&[("tls.ca_file", junk.to_str().unwrap())]);
     assert!(e.contains("no PEM certificate"), "{e}");
     let good = dir.join("ca.pem");
-    std::fs::write(&good, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(
+        &good,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let mut p = base();
     p.push(("tls.ca_file", good.to_str().unwrap()));
     assert!(load(&p).unwrap().ca_pem.is_some());
@@ -97,12 +126,21 @@ fn ca_file_must_hold_a_certificate() {
 fn endpoint_and_port() {
     let mut p = base();
     p.push(("endpoint", "http://127.0.0.1:4573/"));
-    assert_eq!(load(&p).unwrap().endpoint.as_deref(), Some("http://127.0.0.1:4573"));
+    assert_eq!(
+        load(&p).unwrap().endpoint.as_deref(),
+        Some("http://127.0.0.1:4573")
+    );
     p.push(("port", "9000"));
-    assert_eq!(load(&p).unwrap().endpoint.as_deref(), Some("http://127.0.0.1:9000/"));
+    assert_eq!(
+        load(&p).unwrap().endpoint.as_deref(),
+        Some("http://127.0.0.1:9000/")
+    );
     let mut p = base();
     p.push(("endpoint", "https://[::1]:8443"));
-    assert_eq!(load(&p).unwrap().endpoint.as_deref(), Some("https://[::1]:8443"));
+    assert_eq!(
+        load(&p).unwrap().endpoint.as_deref(),
+        Some("https://[::1]:8443")
+    );
 }
 
 #[test]

@@ -68,7 +68,13 @@ fn k8s_chunk_is_2000_records_in_order() {
 fn groups_and_legacy_yield_exactly_five_records() {
     let chunk = sample("handmade_groups_and_legacy.msgpack");
     let items: Vec<Item> = Decoder::new(&chunk).collect();
-    assert_eq!(items.iter().filter(|i| matches!(i, Item::GroupMarker)).count(), 2);
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| matches!(i, Item::GroupMarker))
+            .count(),
+        2
+    );
     let times: Vec<EventTime> = items
         .iter()
         .filter_map(|i| match i {

@@ -25,9 +25,13 @@ fn event(body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 fn opts(props: &[(&str, &str)]) -> EncodeOptions {
     let mut all: Vec<(&str, &str)> = vec![("region", "us-east-1"), ("delivery_streams", "s")];
     all.extend_from_slice(props);
-    Config::from_lookup(|k| all.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
-        .expect("valid config")
-        .encode
+    Config::from_lookup(|k| {
+        all.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("valid config")
+    .encode
 }
 
 fn encode_with(props: &[(&str, &str)], chunk: &[u8]) -> (Prepared, String) {
@@ -206,7 +210,11 @@ fn deep_nesting_encodes_without_recursion() {
         }
         w::write_nil(b).unwrap();
     });
-    let expected = format!("{{\"deep\":{}null{}}}\n", "[".repeat(depth), "]".repeat(depth));
+    let expected = format!(
+        "{{\"deep\":{}null{}}}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     assert_eq!(out, expected);
 }
 
@@ -242,15 +250,18 @@ fn malformed_events_are_skipped_and_counted() {
 #[test]
 fn keys_nested_in_keys_are_bounded() {
     // A map whose key is a map whose key is a map ... 40 levels: refused, not exponential.
-    let out = encode_with(&[], &event(|b| {
-        for _ in 0..40 {
-            w::write_map_len(b, 1).unwrap();
-        }
-        w::write_str(b, "k").unwrap();
-        for _ in 0..40 {
-            w::write_nil(b).unwrap();
-        }
-    }));
+    let out = encode_with(
+        &[],
+        &event(|b| {
+            for _ in 0..40 {
+                w::write_map_len(b, 1).unwrap();
+            }
+            w::write_str(b, "k").unwrap();
+            for _ in 0..40 {
+                w::write_nil(b).unwrap();
+            }
+        }),
+    );
     assert_eq!(out.0.records.len(), 0);
     assert_eq!(out.0.decode.malformed, 1);
 }

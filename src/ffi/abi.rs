@@ -26,7 +26,8 @@ pub struct FlbPluginProxyDef {
     pub config_map: *mut c_void,
 }
 
-pub type GetPropertyFn = unsafe extern "C" fn(key: *const c_char, ins: *mut c_void) -> *const c_char;
+pub type GetPropertyFn =
+    unsafe extern "C" fn(key: *const c_char, ins: *mut c_void) -> *const c_char;
 pub type GetCmtFn = unsafe extern "C" fn(ins: *mut c_void) -> *mut c_void;
 pub type LogPrintFn =
     unsafe extern "C" fn(level: c_int, file: *const c_char, line: c_int, fmt: *const c_char, ...);

@@ -2,6 +2,7 @@
 //!
 //! Every exported body runs behind `guard`, a panic boundary: no unwinding ever reaches
 //! C. Null pointers and zero sizes are checked here, before anything else sees them.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
 mod host;
@@ -9,7 +10,7 @@ mod host;
 use crate::config::Config;
 use crate::flush::FlushCode;
 use crate::instance::Instance;
-use crate::log::{Level, LogSink, Logger};
+use crate::log::Logger;
 use abi::*;
 use host::HostSink;
 use std::ffi::{CStr, CString};
@@ -30,7 +31,7 @@ struct Context {
     sink: Arc<HostSink>,
 }
 
-/// A `malloc`ed copy of `s`: Fluent Bit releases the registration strings with `free`.
+/// A `malloc`ed copy of `s`, released by `FLBPluginUnregister`.
 fn malloc_cstr(s: &str) -> *mut c_char {
     let Ok(c) = CString::new(s) else {
         return std::ptr::null_mut();
@@ -39,9 +40,12 @@ fn malloc_cstr(s: &str) -> *mut c_char {
     unsafe { libc::strdup(c.as_ptr()) }
 }
 
+/// # Safety
+/// `def` is NULL or points to a writable `flb_plugin_proxy_def`.
+///
 /// Registration: fills the plugin definition (name, description, kind).
 #[no_mangle]
-pub extern "C" fn FLBPluginRegister(def: *mut FlbPluginProxyDef) -> c_int {
+pub unsafe extern "C" fn FLBPluginRegister(def: *mut FlbPluginProxyDef) -> c_int {
     guard(-1, || {
         if def.is_null() {
             return -1;
@@ -61,17 +65,37 @@ pub extern "C" fn FLBPluginRegister(def: *mut FlbPluginProxyDef) -> c_int {
     })
 }
 
-/// Fluent Bit may call this before unloading; nothing to free (Fluent Bit frees the
-/// strings it was given).
+/// # Safety
+/// `def` is NULL or the definition `FLBPluginRegister` filled.
+///
+/// Called before `dlclose`: frees the registration strings. Fluent Bit copies the name,
+/// keeps pointing at the description while the plugin is registered, and frees neither.
 #[no_mangle]
-pub extern "C" fn FLBPluginUnregister(_def: *mut FlbPluginProxyDef) {}
+pub unsafe extern "C" fn FLBPluginUnregister(def: *mut FlbPluginProxyDef) {
+    guard((), || {
+        if def.is_null() {
+            return;
+        }
+        // SAFETY: `def` is the definition FLBPluginRegister filled; its strings came from
+        // strdup (malloc) or are NULL, and are nulled here so a second call is harmless.
+        unsafe {
+            libc::free((*def).name as *mut c_void);
+            libc::free((*def).description as *mut c_void);
+            (*def).name = std::ptr::null_mut();
+            (*def).description = std::ptr::null_mut();
+        }
+    })
+}
 
 static INSTANCE_SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// # Safety
+/// `plugin` is NULL or Fluent Bit's `flbgo_output_plugin` with valid `api` and `context`.
+///
 /// Starts one `[OUTPUT]` instance. Returns FLB_OK, or FLB_ERROR after a log line saying
 /// what to change.
 #[no_mangle]
-pub extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int {
+pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int {
     guard(FLB_ERROR, || {
         if plugin.is_null() {
             return FLB_ERROR;
@@ -130,10 +154,14 @@ fn current_thread_name() -> String {
         .into_owned()
 }
 
+/// # Safety
+/// `ctx` is NULL or what `FLBPluginInit` stored; `data` is NULL or `size` readable bytes;
+/// `tag` is NULL or a NUL-terminated string.
+///
 /// Flushes one chunk. Copies it and waits for the plugin's threads: this runs on a 64 KiB
 /// coroutine stack, so it does no work of its own.
 #[no_mangle]
-pub extern "C" fn FLBPluginFlushCtx(
+pub unsafe extern "C" fn FLBPluginFlushCtx(
     ctx: *mut c_void,
     data: *const c_void,
     size: usize,
@@ -156,7 +184,9 @@ pub extern "C" fn FLBPluginFlushCtx(
             String::new()
         } else {
             // SAFETY: non-null, NUL-terminated copy owned by Fluent Bit during the call.
-            unsafe { CStr::from_ptr(tag) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(tag) }
+                .to_string_lossy()
+                .into_owned()
         };
         ctx.instance.note_flush_thread(&current_thread_name());
         match ctx.instance.flush(chunk, tag) {
@@ -167,9 +197,12 @@ pub extern "C" fn FLBPluginFlushCtx(
     })
 }
 
+/// # Safety
+/// `ctx` is NULL or what `FLBPluginInit` stored, not yet exited.
+///
 /// Stops one instance: no new work, waits for flushes in flight, releases everything.
 #[no_mangle]
-pub extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
+pub unsafe extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
     guard(FLB_ERROR, || {
         if ctx.is_null() {
             return FLB_ERROR;
@@ -177,14 +210,15 @@ pub extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
         // SAFETY: `ctx` came from Box::into_raw in FLBPluginInit and Fluent Bit calls exit
         // once per instance, after its last flush.
         let ctx = unsafe { Box::from_raw(ctx as *mut Context) };
-        let grace = ctx.instance.shared().config.flush_timeout.min(Duration::from_secs(10));
+        let grace = ctx
+            .instance
+            .shared()
+            .config
+            .flush_timeout
+            .min(Duration::from_secs(10));
         ctx.instance.shutdown(grace);
         ctx.sink.close();
         drop(ctx);
         FLB_OK
     })
 }
-
-// Keep LogSink/Level in scope for the host module's trait impl.
-#[allow(unused_imports)]
-use {Level as _, LogSink as _};

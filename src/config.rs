@@ -4,6 +4,7 @@
 //! a user sees when Fluent Bit refuses to start.
 
 use crate::encode::{EncodeOptions, DEFAULT_TIME_FORMAT};
+use crate::route::{Balance, Quota};
 use crate::timefmt::TimeFormat;
 use std::time::Duration;
 use thiserror::Error;
@@ -16,7 +17,7 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
-    #[error("delivery_streams is empty: set delivery_streams (a comma-separated list of Firehose delivery stream names) or delivery_stream")]
+    #[error("delivery_streams is empty: set delivery_streams (a comma-separated list of Firehose delivery stream names) or delivery_stream_prefix (streams whose names start with it are found and used)")]
     NoStreams,
     #[error("region is not set: set region to the AWS region of the delivery streams (for example us-east-1), or set AWS_REGION")]
     NoRegion,
@@ -49,6 +50,18 @@ pub struct Config {
     pub max_in_flight_per_stream: usize,
     /// Threads of the shared runtime (the first instance to start decides).
     pub worker_threads: usize,
+    /// Streams whose names start with this are discovered and used.
+    pub stream_prefix: Option<String>,
+    pub discovery_interval: Duration,
+    pub balance: Balance,
+    /// Top-level key whose value keeps records together (`balance key`).
+    pub partition_key: Option<String>,
+    /// Per-stream quota the scheduler keeps to.
+    pub quota: Quota,
+    /// How often a stream out of the rotation is tried again.
+    pub health_probe_interval: Duration,
+    /// Chunks whose delivered records are remembered across Fluent Bit's retries.
+    pub retry_memory_chunks: usize,
 }
 
 /// Key names, in one place for the README table and the tests.
@@ -71,6 +84,15 @@ pub mod keys {
     pub const RETRY_MAX_BACKOFF: &str = "retry_max_backoff";
     pub const MAX_IN_FLIGHT_PER_STREAM: &str = "max_in_flight_per_stream";
     pub const WORKER_THREADS: &str = "worker_threads";
+    pub const DELIVERY_STREAM_PREFIX: &str = "delivery_stream_prefix";
+    pub const DISCOVERY_INTERVAL: &str = "discovery_interval";
+    pub const BALANCE: &str = "balance";
+    pub const PARTITION_KEY: &str = "partition_key";
+    pub const STREAM_RECORDS_PER_SECOND: &str = "stream_records_per_second";
+    pub const STREAM_BYTES_PER_SECOND: &str = "stream_bytes_per_second";
+    pub const STREAM_REQUESTS_PER_SECOND: &str = "stream_requests_per_second";
+    pub const HEALTH_PROBE_INTERVAL: &str = "health_probe_interval";
+    pub const RETRY_MEMORY_CHUNKS: &str = "retry_memory_chunks";
 }
 
 impl Config {
@@ -119,9 +141,54 @@ impl Config {
                 }
             }
         }
-        if streams.is_empty() {
+        let stream_prefix = get(keys::DELIVERY_STREAM_PREFIX);
+        if let Some(p) = &stream_prefix {
+            if p.len() > 64
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+            {
+                return Err(invalid(
+                    keys::DELIVERY_STREAM_PREFIX,
+                    p,
+                    "the start of delivery stream names: up to 64 characters from a-z A-Z 0-9 _ . -",
+                ));
+            }
+        }
+        if streams.is_empty() && stream_prefix.is_none() {
             return Err(ConfigError::NoStreams);
         }
+        let discovery_interval = duration(&get, keys::DISCOVERY_INTERVAL, Duration::from_secs(60))?;
+        if discovery_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                keys::DISCOVERY_INTERVAL,
+                &format!("{discovery_interval:?}"),
+                "a duration of at least 100ms, such as 60s",
+            ));
+        }
+        let balance = match get(keys::BALANCE) {
+            None => Balance::Adaptive,
+            Some(b) => Balance::parse(&b).ok_or_else(|| {
+                invalid(keys::BALANCE, &b, "adaptive, round_robin, random or key")
+            })?,
+        };
+        let partition_key = get(keys::PARTITION_KEY);
+        if balance == Balance::Key && partition_key.is_none() {
+            return Err(ConfigError::Invalid {
+                key: keys::PARTITION_KEY,
+                value: String::new(),
+                expected: "a top-level record key when balance is key (for example partition_key kubernetes_pod)".into(),
+            });
+        }
+        let d = Quota::default();
+        let quota = Quota {
+            records: rate(&get, keys::STREAM_RECORDS_PER_SECOND, d.records)?,
+            bytes: rate(&get, keys::STREAM_BYTES_PER_SECOND, d.bytes)?,
+            requests: rate(&get, keys::STREAM_REQUESTS_PER_SECOND, d.requests)?,
+        };
+        let health_probe_interval =
+            duration(&get, keys::HEALTH_PROBE_INTERVAL, Duration::from_secs(30))?;
+        let retry_memory_chunks = count(&get, keys::RETRY_MEMORY_CHUNKS, 1024, 0..=1_000_000)?;
 
         let port = match get(keys::PORT) {
             None => None,
@@ -216,6 +283,13 @@ impl Config {
             retry_max_backoff: retry_max_backoff.max(retry_initial_backoff),
             max_in_flight_per_stream,
             worker_threads,
+            stream_prefix,
+            discovery_interval,
+            balance,
+            partition_key,
+            quota,
+            health_probe_interval,
+            retry_memory_chunks,
         })
     }
 }
@@ -309,6 +383,38 @@ fn duration(
             )
         }),
     }
+}
+
+/// A positive rate; `k`, `M` (×1000, ×1000²) and `KiB`, `MiB` (×1024, ×1024²) suffixes.
+fn rate(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: f64,
+) -> Result<f64, ConfigError> {
+    let Some(v) = get(key) else {
+        return Ok(default);
+    };
+    let t = v.trim();
+    let (num, mult) = [
+        ("KiB", 1024.0),
+        ("MiB", 1024.0 * 1024.0),
+        ("k", 1e3),
+        ("M", 1e6),
+    ]
+    .iter()
+    .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n.trim(), *m)))
+    .unwrap_or((t, 1.0));
+    num.parse::<f64>()
+        .ok()
+        .map(|n| n * mult)
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .ok_or_else(|| {
+            invalid(
+                key,
+                &v,
+                "a positive number per second, e.g. 5MiB, 2000 or 500k",
+            )
+        })
 }
 
 fn count(

@@ -394,3 +394,28 @@ pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
 }
+
+/// Hash of the value of top-level `key` in the event's body (its msgpack bytes), or 0 when
+/// the key is missing: records with equal values hash equally (`balance key`).
+pub fn key_hash(ev: &Event<'_>, key: &str) -> u64 {
+    let mut lx = Lexer::at(ev.chunk, ev.body.start);
+    let Ok(Header::Map(n)) = lx.read() else {
+        return 0;
+    };
+    for _ in 0..n {
+        let Ok(k) = lx.read() else { return 0 };
+        let wanted =
+            matches!(k, Header::Str { start, len } if lx.slice(start, len) == key.as_bytes());
+        if skip_rest_of_container(&mut lx, k).is_err() {
+            return 0;
+        }
+        let start = lx.pos();
+        if lx.skip_value().is_err() {
+            return 0;
+        }
+        if wanted {
+            return xxhash_rust::xxh3::xxh3_64(&ev.chunk[start..lx.pos()]);
+        }
+    }
+    0
+}

@@ -3,11 +3,15 @@
 
 use crate::batch::{self, Records, MAX_RECORD_BYTES};
 use crate::decode::{DecodeStats, Decoder, Item};
-use crate::deliver::{self, CallError};
-use crate::encode::{EncodeError, EncodeOptions, Encoder};
+use crate::dedupe::ChunkKey;
+use crate::deliver::{self, CallError, RecordFailure};
+use crate::encode::{self, EncodeError, EncodeOptions, Encoder};
 use crate::instance::Shared;
-use crate::route::Report;
+use crate::route::{Balance, Outcome, Placement, Stream};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -26,6 +30,8 @@ pub enum FlushCode {
 #[derive(Debug, Default)]
 pub struct Prepared {
     pub records: Records,
+    /// Hash of each record's `partition_key` value (only with `balance key`).
+    pub keys: Vec<u64>,
     pub decode: DecodeStats,
     /// Records larger than Firehose's 1,000 KiB limit: dropped.
     pub oversize: usize,
@@ -35,6 +41,11 @@ pub struct Prepared {
 
 /// Decodes and encodes a whole chunk. Runs on the plugin's threads, never on Fluent Bit's.
 pub fn prepare(opts: &EncodeOptions, chunk: &[u8]) -> Prepared {
+    prepare_keyed(opts, None, chunk)
+}
+
+/// As `prepare`, also hashing each record's `partition_key` value.
+pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &[u8]) -> Prepared {
     let mut p = Prepared {
         // JSON is usually a little larger than msgpack.
         records: Records::with_capacity(chunk.len() + chunk.len() / 4),
@@ -48,7 +59,12 @@ pub fn prepare(opts: &EncodeOptions, chunk: &[u8]) -> Prepared {
             Item::Record(ev) => {
                 p.decode.records += 1;
                 match enc.encode(&ev, p.records.buffer()) {
-                    Ok(()) => p.records.commit(),
+                    Ok(()) => {
+                        p.records.commit();
+                        if let Some(k) = partition_key {
+                            p.keys.push(encode::key_hash(&ev, k));
+                        }
+                    }
                     Err(e) => {
                         p.records.discard();
                         match e {
@@ -71,8 +87,13 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
     let log = &shared.log;
     let cfg = &shared.config;
     let deadline = Instant::now() + cfg.flush_timeout;
+    let key = ChunkKey::of(&tag, &chunk);
+    let partition_key = match cfg.balance {
+        Balance::Key => cfg.partition_key.as_deref(),
+        _ => None,
+    };
+    let p = prepare_keyed(&cfg.encode, partition_key, &chunk);
     let chunk_len = chunk.len();
-    let p = prepare(&cfg.encode, &chunk);
     drop(chunk);
 
     if p.decode.malformed > 0 {
@@ -104,19 +125,36 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
             return FlushCode::Ok; // only group markers: nothing to ship
         }
         log.error(format_args!(
-            "tag {tag}: nothing in the chunk can be delivered ({} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
-            chunk_len, p.decode.records, p.decode.malformed, p.oversize + p.missing_log_key
+            "tag {tag}: nothing in the chunk can be delivered ({chunk_len} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
+            p.decode.records, p.decode.malformed, p.oversize + p.missing_log_key
         ));
         return FlushCode::Error;
     }
 
     let n = p.records.len();
-    let records = Arc::new(p.records);
-    let (accepted, outcome) = deliver_all(&shared, records, deadline).await;
-    debug_assert_eq!(accepted.len(), n);
+    // Fluent Bit retries the very same chunk: what was accepted then is not sent again.
+    let mut accepted = shared
+        .delivered
+        .take(&key, n)
+        .unwrap_or_else(|| vec![false; n]);
+    let before = accepted.iter().filter(|&&a| a).count();
+    if before > 0 {
+        log.debug(format_args!(
+            "tag {tag}: retry of a chunk: {before} of {n} record(s) were delivered before, sending the other {}",
+            n - before
+        ));
+    }
+    let job = Job {
+        shared: shared.clone(),
+        records: Arc::new(p.records),
+        keys: Arc::new(p.keys),
+        deadline,
+    };
+    let outcome = job.deliver(&mut accepted).await;
     match outcome {
         Delivered::All => FlushCode::Ok,
         Delivered::Partly { pending, reason } => {
+            shared.delivered.remember(key, &accepted);
             log.warn(format_args!(
                 "tag {tag}: {} of {n} record(s) accepted, {pending} still pending ({reason}): answering FLB_RETRY",
                 n - pending,
@@ -131,151 +169,339 @@ enum Delivered {
     Partly { pending: usize, reason: String },
 }
 
-/// Sends every record, resending only the ones not accepted, until all are accepted or the
-/// deadline passes. Returns which records were accepted.
-async fn deliver_all(
-    shared: &Arc<Shared>,
+/// One call's result as its task reports it.
+struct Sent {
+    stream: Arc<Stream>,
+    idx: Vec<u32>,
+    sent: std::time::Instant,
+    /// `None`: cancelled before it was sent.
+    result: Option<Result<Vec<Option<RecordFailure>>, CallError>>,
+}
+
+struct Job {
+    shared: Arc<Shared>,
     records: Arc<Records>,
+    keys: Arc<Vec<u64>>,
     deadline: Instant,
-) -> (Vec<bool>, Delivered) {
-    let router = &shared.router;
-    let n = records.len();
-    let mut accepted = vec![false; n];
-    let mut accepted_count = 0usize;
-    let mut pending: Vec<u32> = (0..n as u32).collect();
-    let mut excluded = vec![false; router.streams().len()];
-    let mut attempt = 0u32;
-    let mut reason = String::from("no answer yet");
+}
 
-    loop {
-        let shares = router.spread(&pending, &excluded);
-        if shares.is_empty() {
-            let pending = n - accepted_count;
-            return (
-                accepted,
-                Delivered::Partly {
-                    pending,
-                    reason: format!("no delivery stream can take records; last error: {reason}"),
-                },
-            );
-        }
-        let mut set = JoinSet::new();
-        for (si, share) in shares {
-            for b in batch::split(share, &records) {
-                let stream = router.streams()[si].clone();
-                let client = shared.client.clone();
-                let records = records.clone();
-                let idx = b.to_vec();
-                set.spawn(async move {
-                    let _permit = stream.permits.clone().acquire_owned().await;
-                    let r = deliver::put_batch(&client, &stream.name, &records, &idx).await;
-                    (si, idx, r)
-                });
-            }
-        }
+impl Job {
+    /// Sends every record not yet `accepted`, resending only what was not accepted, until
+    /// all are accepted or the deadline passes. Calls in flight at the deadline are waited
+    /// for (each has its own timeout), so `accepted` is exact when this returns.
+    async fn deliver(&self, accepted: &mut [bool]) -> Delivered {
+        let n = accepted.len();
+        let mut done = accepted.iter().filter(|&&a| a).count();
+        let mut ready: Vec<u32> = (0..n as u32).filter(|&i| !accepted[i as usize]).collect();
+        // Records waiting out a backoff: (when, records).
+        let mut delayed: Vec<(Instant, Vec<u32>)> = Vec::new();
+        let mut set: JoinSet<Sent> = JoinSet::new();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut attempt = 0u32;
+        let mut reason = String::from("no answer yet");
+        let adaptive = self.shared.config.balance == Balance::Adaptive;
 
-        let mut next = Vec::new();
         loop {
-            let joined = match tokio::time::timeout_at(deadline, set.join_next()).await {
-                Ok(j) => j,
-                Err(_) => {
-                    // Aborted calls may or may not have arrived: their records count as
-                    // pending, and Fluent Bit's retry sends them again.
-                    set.abort_all();
-                    let pending = n - accepted_count;
-                    return (
-                        accepted,
-                        Delivered::Partly {
-                            pending,
-                            reason: format!("flush_timeout reached; last error: {reason}"),
-                        },
-                    );
+            let now = Instant::now();
+            if now >= self.deadline {
+                let _ = cancel_tx.send(true);
+                while let Some(j) = set.join_next().await {
+                    if let Ok(s) = j {
+                        self.absorb(
+                            s,
+                            accepted,
+                            &mut done,
+                            &mut Vec::new(),
+                            &mut Vec::new(),
+                            &mut reason,
+                        );
+                    }
+                }
+                return if done == n {
+                    Delivered::All
+                } else {
+                    Delivered::Partly {
+                        pending: n - done,
+                        reason: format!("flush_timeout reached; last: {reason}"),
+                    }
+                };
+            }
+            delayed.retain_mut(|(when, idx)| {
+                if *when <= now {
+                    ready.append(idx);
+                    false
+                } else {
+                    true
+                }
+            });
+            if !ready.is_empty() {
+                ready.sort_unstable();
+                ready = self.place(ready, &mut set, &cancel_rx);
+            }
+            if set.is_empty() && ready.is_empty() && delayed.is_empty() {
+                return if done == n {
+                    Delivered::All
+                } else {
+                    // Only lost tasks can leave records unaccounted for.
+                    Delivered::Partly {
+                        pending: n - done,
+                        reason,
+                    }
+                };
+            }
+            // Wake for the next result, the next delayed batch, a retry of placement, or the
+            // deadline, whichever comes first.
+            let mut wake = self.deadline;
+            if let Some(t) = delayed.iter().map(|(t, _)| *t).min() {
+                wake = wake.min(t);
+            }
+            if !ready.is_empty() {
+                // Nothing could place them (no stream up, or capacity beyond the deadline).
+                reason = if self.shared.router.eligible().is_empty() {
+                    "no delivery stream is in the rotation".into()
+                } else {
+                    "the streams' capacity is taken until past flush_timeout".into()
+                };
+                wake = wake.min(now + Duration::from_millis(100));
+            }
+            let joined = if set.is_empty() {
+                tokio::time::sleep_until(wake).await;
+                continue;
+            } else {
+                match tokio::time::timeout_at(wake, set.join_next()).await {
+                    Err(_) => continue,
+                    Ok(j) => j,
                 }
             };
-            let Some(joined) = joined else { break };
-            let (si, idx, result) = match joined {
-                Ok(r) => r,
+            let Some(joined) = joined else { continue };
+            let sent = match joined {
+                Ok(s) => s,
                 Err(e) => {
                     // A task that died leaves its records' fate unknown: they stay pending
-                    // until the deadline, and the flush answers FLB_RETRY.
+                    // and the flush answers FLB_RETRY.
                     reason = format!("a delivery task failed: {e}");
                     continue;
                 }
             };
-            let name = &router.streams()[si].name;
-            match result {
-                Ok(entries) => {
-                    let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
-                    for (&i, e) in idx.iter().zip(&entries) {
-                        match e {
-                            None => {
-                                if !accepted[i as usize] {
-                                    accepted[i as usize] = true;
-                                    accepted_count += 1;
-                                }
-                                acc += 1;
-                                bytes += records.record_len(i as usize) as u64;
+            let mut now_again = Vec::new();
+            let mut later = Vec::new();
+            self.absorb(
+                sent,
+                accepted,
+                &mut done,
+                &mut now_again,
+                &mut later,
+                &mut reason,
+            );
+            // Throttled or refused records go at once to the best other stream (adaptive);
+            // failed ones, and throttled ones in the other modes, after a backoff.
+            if adaptive {
+                ready.extend(now_again);
+            } else {
+                later.extend(now_again);
+            }
+            if !later.is_empty() {
+                attempt += 1;
+                self.shared.counters.add_retried(later.len() as u64);
+                let at = Instant::now() + self.shared.backoff.delay(attempt);
+                delayed.push((at, later));
+            }
+        }
+    }
+
+    /// Folds one call's result into `accepted`; sorts what must go again into `now_again`
+    /// (throttled, refused by the stream) and `later` (failed: after a backoff).
+    fn absorb(
+        &self,
+        s: Sent,
+        accepted: &mut [bool],
+        done: &mut usize,
+        now_again: &mut Vec<u32>,
+        later: &mut Vec<u32>,
+        reason: &mut String,
+    ) {
+        let router = &self.shared.router;
+        let Some(result) = s.result else {
+            now_again.extend_from_slice(&s.idx);
+            return;
+        };
+        let name = &s.stream.name;
+        let outcome = match result {
+            Ok(entries) => {
+                let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
+                for (&i, e) in s.idx.iter().zip(&entries) {
+                    match e {
+                        None => {
+                            if !accepted[i as usize] {
+                                accepted[i as usize] = true;
+                                *done += 1;
                             }
-                            Some(f) => {
-                                if f.throttled {
-                                    thr += 1;
-                                } else {
-                                    fail += 1;
-                                }
-                                reason = format!("{name}: records failed with {}", f.code);
-                                next.push(i);
-                            }
+                            acc += 1;
+                            bytes += self.records.record_len(i as usize) as u64;
+                        }
+                        Some(f) if f.throttled => {
+                            thr += 1;
+                            now_again.push(i);
+                        }
+                        Some(f) => {
+                            fail += 1;
+                            *reason = format!("{name}: records failed with {}", f.code);
+                            later.push(i);
                         }
                     }
-                    router.report(
-                        si,
-                        Report::Batch {
-                            accepted: acc,
-                            bytes,
-                            throttled: thr,
-                            failed: fail,
-                        },
-                    );
-                    shared.counters.add_accepted(acc, bytes);
                 }
-                Err(err) => {
-                    router.report(si, Report::CallFailed);
-                    if let CallError::Stream { .. } = &err {
-                        if !excluded[si] {
-                            shared.log.warn(format_args!(
-                                "delivery stream {name} refused a batch ({err}): its records go to the other streams"
-                            ));
-                        }
-                        excluded[si] = true;
+                if thr > 0 {
+                    *reason = format!("{name}: {thr} record(s) throttled");
+                }
+                self.shared.counters.add_accepted(acc, bytes);
+                Outcome::Done {
+                    accepted: acc,
+                    bytes,
+                    throttled: thr,
+                    failed: fail,
+                }
+            }
+            Err(err) => {
+                *reason = format!("{name}: {err}");
+                match err {
+                    CallError::Throttled(_) => {
+                        now_again.extend_from_slice(&s.idx);
+                        Outcome::Throttled
                     }
-                    reason = format!("{name}: {err}");
-                    next.extend_from_slice(&idx);
+                    CallError::Stream { code, message } => {
+                        now_again.extend_from_slice(&s.idx);
+                        Outcome::StreamError(format!("{code}: {message}"))
+                    }
+                    CallError::Transient(m) => {
+                        later.extend_from_slice(&s.idx);
+                        Outcome::Transient(m)
+                    }
+                }
+            }
+        };
+        router.report(&s.stream, s.sent, &outcome);
+    }
+
+    /// Places what it can of `ready` on streams and starts the calls; returns what could
+    /// not be placed.
+    fn place(
+        &self,
+        ready: Vec<u32>,
+        set: &mut JoinSet<Sent>,
+        cancel: &watch::Receiver<bool>,
+    ) -> Vec<u32> {
+        let router = &self.shared.router;
+        let latest = self.deadline.saturating_duration_since(Instant::now());
+        let mut left = Vec::new();
+        let bytes_of = |b: &[u32]| {
+            b.iter()
+                .map(|&i| self.records.record_len(i as usize))
+                .sum::<usize>()
+        };
+        match self.shared.config.balance {
+            Balance::Adaptive => {
+                for b in batch::split(&ready, &self.records) {
+                    match router.place(b.len(), bytes_of(b), latest) {
+                        Some(p) => self.start(p, b.to_vec(), set, cancel),
+                        None => left.extend_from_slice(b),
+                    }
+                }
+            }
+            Balance::RoundRobin => {
+                let eligible = router.eligible();
+                if eligible.is_empty() {
+                    return ready;
+                }
+                for (k, b) in batch::split(&ready, &self.records).into_iter().enumerate() {
+                    let stream = eligible[k % eligible.len()].clone();
+                    self.start(
+                        Placement {
+                            stream,
+                            wait: Duration::ZERO,
+                        },
+                        b.to_vec(),
+                        set,
+                        cancel,
+                    );
+                }
+            }
+            Balance::Random | Balance::Key => {
+                let eligible = router.eligible();
+                if eligible.is_empty() {
+                    return ready;
+                }
+                let key_mode = self.shared.config.balance == Balance::Key;
+                let mut groups: HashMap<usize, Vec<u32>> = HashMap::new();
+                for &i in &ready {
+                    let k = if key_mode {
+                        let h = self.keys.get(i as usize).copied().unwrap_or(0);
+                        let s = router.stream_for_key(h, &eligible);
+                        s.and_then(|s| eligible.iter().position(|e| Arc::ptr_eq(e, &s)))
+                            .unwrap_or(0)
+                    } else {
+                        fastrand::usize(..eligible.len())
+                    };
+                    groups.entry(k).or_default().push(i);
+                }
+                for (k, idx) in groups {
+                    let stream = &eligible[k];
+                    for b in batch::split(&idx, &self.records) {
+                        let placed = if key_mode {
+                            router.place_on(stream, b.len(), bytes_of(b), latest)
+                        } else {
+                            Some(Placement {
+                                stream: stream.clone(),
+                                wait: Duration::ZERO,
+                            })
+                        };
+                        match placed {
+                            Some(p) => self.start(p, b.to_vec(), set, cancel),
+                            None => left.extend_from_slice(b),
+                        }
+                    }
                 }
             }
         }
-        if next.is_empty() && accepted_count == n {
-            return (accepted, Delivered::All);
-        }
-        if next.is_empty() {
-            // Only lost tasks remain unaccounted for; wait out the deadline's verdict.
-            let pending = n - accepted_count;
-            return (accepted, Delivered::Partly { pending, reason });
-        }
-        next.sort_unstable();
-        pending = next;
-        attempt += 1;
-        shared.counters.add_retried(pending.len() as u64);
-        let delay = shared.backoff.delay(attempt);
-        if Instant::now() + delay >= deadline {
-            let pending = n - accepted_count;
-            return (
-                accepted,
-                Delivered::Partly {
-                    pending,
-                    reason: format!("flush_timeout reached; last error: {reason}"),
-                },
-            );
-        }
-        tokio::time::sleep(delay).await;
+        left
+    }
+
+    /// Starts one call: waits for the placement's time and a slot, then sends.
+    fn start(
+        &self,
+        p: Placement,
+        idx: Vec<u32>,
+        set: &mut JoinSet<Sent>,
+        cancel: &watch::Receiver<bool>,
+    ) {
+        let client = self.shared.client.clone();
+        let records = self.records.clone();
+        let mut cancel = cancel.clone();
+        set.spawn(async move {
+            let stream = p.stream;
+            let not_sent = |stream, idx| Sent {
+                stream,
+                idx,
+                sent: std::time::Instant::now(),
+                result: None,
+            };
+            if !p.wait.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(p.wait) => {}
+                    _ = cancel.wait_for(|c| *c) => return not_sent(stream, idx),
+                }
+            }
+            let _permit = tokio::select! {
+                permit = stream.permits.clone().acquire_owned() => permit,
+                _ = cancel.wait_for(|c| *c) => return not_sent(stream, idx),
+            };
+            let sent = std::time::Instant::now();
+            let result = deliver::put_batch(&client, &stream.name, &records, &idx).await;
+            Sent {
+                stream,
+                idx,
+                sent,
+                result: Some(result),
+            }
+        });
     }
 }

@@ -2,11 +2,13 @@
 //! hand-over of flushes from Fluent Bit's threads to the shared runtime.
 
 use crate::config::Config;
+use crate::dedupe::Delivered;
 use crate::deliver;
+use crate::discover;
 use crate::flush::{self, FlushCode};
 use crate::log::Logger;
 use crate::retry::Backoff;
-use crate::route::Router;
+use crate::route::{Router, RouterOptions};
 use crate::runtime;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -58,6 +60,8 @@ pub struct Shared {
     pub router: Router,
     pub backoff: Backoff,
     pub counters: Counters,
+    /// Records accepted of chunks that Fluent Bit will retry.
+    pub delivered: Delivered,
 }
 
 /// A flush handed to the runtime.
@@ -70,6 +74,7 @@ struct Job {
 pub struct Instance {
     shared: Arc<Shared>,
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    discovery: Mutex<Option<tokio::task::JoinHandle<()>>>,
     lease: Mutex<Option<runtime::Lease>>,
     active: Arc<AtomicUsize>,
     closed: AtomicBool,
@@ -90,8 +95,19 @@ impl Instance {
             Ok(c) => c?,
             Err(_) => return Err(StartError::ClientTimeout),
         };
+        let router = Router::new(
+            &config.streams,
+            RouterOptions {
+                balance: config.balance,
+                quota: config.quota,
+                max_in_flight: config.max_in_flight_per_stream,
+                probe_interval: config.health_probe_interval,
+            },
+            log.clone(),
+        );
         let shared = Arc::new(Shared {
-            router: Router::new(&config.streams, config.max_in_flight_per_stream),
+            router,
+            delivered: Delivered::new(config.retry_memory_chunks),
             backoff: Backoff {
                 initial: config.retry_initial_backoff,
                 max: config.retry_max_backoff,
@@ -100,6 +116,31 @@ impl Instance {
             log,
             config,
             counters: Counters::default(),
+        });
+        let discovery = shared.config.stream_prefix.clone().map(|prefix| {
+            // The first look before any flush, so the first chunk has streams to go to.
+            let (tx, rx) = std_mpsc::sync_channel(1);
+            let s = shared.clone();
+            let p = prefix.clone();
+            lease.handle().spawn(async move {
+                let _ = tx.send(discover::refresh(&s, &p).await);
+            });
+            match rx.recv_timeout(Duration::from_secs(15)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => shared.log.warn(format_args!(
+                    "stream discovery failed at start ({e}); trying again every {:?}",
+                    shared.config.discovery_interval
+                )),
+                Err(_) => shared.log.warn(format_args!(
+                    "stream discovery did not answer at start; trying again every {:?}",
+                    shared.config.discovery_interval
+                )),
+            }
+            lease.handle().spawn(discover::run(
+                shared.clone(),
+                prefix,
+                shared.config.discovery_interval,
+            ))
         });
         let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
         let active = Arc::new(AtomicUsize::new(0));
@@ -117,11 +158,17 @@ impl Instance {
                 });
             }
         });
+        let names: Vec<String> = shared
+            .router
+            .streams()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         shared.log.info(format_args!(
             "started: region {}, {} delivery stream(s) [{}]{}",
             shared.config.region,
-            shared.config.streams.len(),
-            shared.config.streams.join(", "),
+            names.len(),
+            names.join(", "),
             shared
                 .config
                 .endpoint
@@ -132,6 +179,7 @@ impl Instance {
         Ok(Instance {
             shared,
             jobs: Mutex::new(Some(jobs_tx)),
+            discovery: Mutex::new(discovery),
             lease: Mutex::new(Some(lease)),
             active,
             closed: AtomicBool::new(false),
@@ -162,8 +210,10 @@ impl Instance {
                 return FlushCode::Retry;
             }
         }
-        // The job keeps its own deadline; the margin only guards against a stalled runtime.
-        match rx.recv_timeout(self.shared.config.flush_timeout + Duration::from_secs(5)) {
+        // The job keeps its own deadline and then waits for calls in flight (each bounded
+        // by request_timeout); the margin only guards against a stalled runtime.
+        let cfg = &self.shared.config;
+        match rx.recv_timeout(cfg.flush_timeout + cfg.request_timeout + Duration::from_secs(5)) {
             Ok(code) => code,
             Err(_) => FlushCode::Retry,
         }
@@ -185,6 +235,14 @@ impl Instance {
             return;
         }
         drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(d) = self
+            .discovery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            d.abort();
+        }
         let until = std::time::Instant::now() + grace;
         while self.active.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));

@@ -8,7 +8,9 @@
 pub mod batch;
 pub mod config;
 pub mod decode;
+pub mod dedupe;
 pub mod deliver;
+pub mod discover;
 pub mod encode;
 pub mod ffi;
 pub mod flush;

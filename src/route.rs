@@ -1,12 +1,83 @@
-//! The set of delivery streams and the choice of stream for each share of records.
+//! Streams as capacity: which stream takes a batch, and when.
 //!
-//! Interface kept small on purpose (`spread`, `report`) so that capacity-aware scheduling,
-//! throttle feedback, health and discovery can replace the even spread without touching
-//! `deliver` or `batch`.
+//! Each stream has token buckets for records, bytes and requests per second (its quota). In
+//! `adaptive` mode a batch goes to the stream that can take it soonest, and waits until
+//! then, so no quota is ever exceeded by this node. Throttling lowers a stream's effective
+//! rate (multiplicative decrease); time without throttling raises it back towards the
+//! configured quota (additive increase), so a lower real quota, or other nodes sharing the
+//! stream, are learned rather than configured. Streams that answer "not found", "access
+//! denied" or keep failing leave the rotation and are probed now and then.
 
+use crate::log::Logger;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+
+/// How records are spread over streams (`balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Capacity-aware: the stream that can take the batch soonest, within its quota.
+    Adaptive,
+    /// Batches in turn, no capacity model (for comparison).
+    RoundRobin,
+    /// A random stream per record, the classic workaround (for comparison).
+    Random,
+    /// Records with the same `partition_key` value stay on one stream (rendezvous hashing).
+    Key,
+}
+
+impl Balance {
+    pub fn parse(v: &str) -> Option<Balance> {
+        Some(match v.to_ascii_lowercase().as_str() {
+            "adaptive" => Balance::Adaptive,
+            "round_robin" | "roundrobin" => Balance::RoundRobin,
+            "random" => Balance::Random,
+            "key" => Balance::Key,
+            _ => return None,
+        })
+    }
+}
+
+/// A stream's quota per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    pub records: f64,
+    pub bytes: f64,
+    pub requests: f64,
+}
+
+impl Default for Quota {
+    /// The big regions' per-stream quota.
+    fn default() -> Self {
+        Quota {
+            records: 500_000.0,
+            bytes: 5.0 * 1024.0 * 1024.0,
+            requests: 2_000.0,
+        }
+    }
+}
+
+/// Tuning of the scheduler; defaults suit Firehose.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub balance: Balance,
+    pub quota: Quota,
+    pub max_in_flight: usize,
+    /// How often a stream out of the rotation is tried again.
+    pub probe_interval: Duration,
+}
+
+/// Multiplicative decrease on throttling.
+const DECREASE: f64 = 0.8;
+/// Additive increase: fraction of the configured quota regained per second without throttling.
+const INCREASE_PER_SEC: f64 = 0.02;
+/// The effective rate never drops below this fraction of the quota.
+const MIN_SCALE: f64 = 0.01;
+/// Seconds of quota a stream may take at once after idling (the bucket's depth).
+const BURST_SECS: f64 = 0.5;
+/// Consecutive failed calls (network, 5xx) after which a stream leaves the rotation.
+const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 
 /// Counters of one stream (monotonic, for logs and metrics).
 #[derive(Debug, Default)]
@@ -15,88 +86,342 @@ pub struct StreamStats {
     pub accepted_records: AtomicU64,
     pub accepted_bytes: AtomicU64,
     pub throttled_records: AtomicU64,
+    pub throttled_requests: AtomicU64,
     pub failed_records: AtomicU64,
     pub failed_calls: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Health {
+    Up,
+    Down {
+        reason: String,
+        next_probe: Instant,
+        probing: bool,
+    },
+}
+
+#[derive(Debug)]
+struct State {
+    /// Effective rate as a fraction of the quota (AIMD).
+    scale: f64,
+    /// Tokens for records, bytes, requests; negative when reserved ahead.
+    tokens: [f64; 3],
+    refilled: Instant,
+    /// When the rate last went down or up.
+    decreased: Instant,
+    increased: Instant,
+    health: Health,
+    consecutive_errors: u32,
 }
 
 /// One delivery stream.
 #[derive(Debug)]
 pub struct Stream {
     pub name: String,
+    /// Configured by name (kept) rather than discovered by prefix (may leave).
+    pub configured: bool,
     /// Bounds the PutRecordBatch calls in flight to this stream.
     pub permits: Arc<Semaphore>,
     pub stats: StreamStats,
+    /// Hash of the name, for rendezvous hashing.
+    name_hash: u64,
+    state: Mutex<State>,
 }
 
-/// What one call to a stream came to, for the router's bookkeeping.
-#[derive(Debug, Clone, Copy)]
-pub enum Report {
-    /// `accepted` records (of `bytes` bytes) taken, `throttled` and `failed` not.
-    Batch {
+impl Stream {
+    fn new(name: &str, configured: bool, opts: &RouterOptions, now: Instant) -> Stream {
+        let q = opts.quota;
+        Stream {
+            name: name.to_string(),
+            configured,
+            permits: Arc::new(Semaphore::new(opts.max_in_flight.max(1))),
+            stats: StreamStats::default(),
+            name_hash: xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
+            state: Mutex::new(State {
+                scale: 1.0,
+                tokens: [
+                    q.records * BURST_SECS,
+                    q.bytes * BURST_SECS,
+                    q.requests * BURST_SECS,
+                ],
+                refilled: now,
+                decreased: now,
+                increased: now,
+                health: Health::Up,
+                consecutive_errors: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Effective records/s, bytes/s, requests/s now.
+    pub fn effective_rate(&self, quota: Quota) -> Quota {
+        let s = self.lock().scale;
+        Quota {
+            records: quota.records * s,
+            bytes: quota.bytes * s,
+            requests: quota.requests * s,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.lock().health == Health::Up
+    }
+}
+
+fn rates(q: Quota, scale: f64) -> [f64; 3] {
+    [q.records * scale, q.bytes * scale, q.requests * scale]
+}
+
+impl State {
+    fn refill(&mut self, q: Quota, now: Instant) {
+        let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        // Additive increase while nothing throttles, at most once per tick of time.
+        let since_decrease = now.saturating_duration_since(self.decreased).as_secs_f64();
+        if since_decrease > 1.0 && self.scale < 1.0 {
+            let dt_inc = now.saturating_duration_since(self.increased).as_secs_f64();
+            self.scale = (self.scale + INCREASE_PER_SEC * dt_inc).min(1.0);
+        }
+        self.increased = now;
+        let r = rates(q, self.scale);
+        for i in 0..3 {
+            self.tokens[i] = (self.tokens[i] + r[i] * dt).min(r[i] * BURST_SECS);
+        }
+    }
+
+    /// How long until `need` can be taken.
+    fn wait_for(&self, q: Quota, need: [f64; 3]) -> Duration {
+        let r = rates(q, self.scale);
+        let mut wait: f64 = 0.0;
+        for i in 0..3 {
+            let deficit = need[i] - self.tokens[i];
+            if deficit > 0.0 && r[i] > 0.0 {
+                wait = wait.max(deficit / r[i]);
+            }
+        }
+        Duration::from_secs_f64(wait.min(3600.0))
+    }
+
+    fn take(&mut self, need: [f64; 3]) {
+        for i in 0..3 {
+            self.tokens[i] -= need[i];
+        }
+    }
+
+    /// Can a batch go here now? Up, or down but due for a probe.
+    fn eligible(&self, now: Instant) -> bool {
+        match &self.health {
+            Health::Up => true,
+            Health::Down {
+                next_probe,
+                probing,
+                ..
+            } => !probing && now >= *next_probe,
+        }
+    }
+}
+
+/// A batch placed on a stream: send after `wait`.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub stream: Arc<Stream>,
+    pub wait: Duration,
+}
+
+/// What a call came to, for the router's model.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The call went through; `throttled` of its records were refused for quota.
+    Done {
         accepted: u64,
         bytes: u64,
         throttled: u64,
         failed: u64,
     },
-    /// The whole call failed.
-    CallFailed,
+    /// The whole call was throttled.
+    Throttled,
+    /// The stream cannot take records as it stands (not found, access denied, invalid).
+    StreamError(String),
+    /// Network, timeout, 5xx.
+    Transient(String),
 }
 
-#[derive(Debug)]
 pub struct Router {
-    streams: Vec<Arc<Stream>>,
+    opts: RouterOptions,
+    streams: RwLock<Arc<Vec<Arc<Stream>>>>,
     cursor: AtomicUsize,
+    log: Logger,
 }
 
 impl Router {
-    pub fn new(names: &[String], max_in_flight: usize) -> Router {
-        Router {
-            streams: names
-                .iter()
-                .map(|n| {
-                    Arc::new(Stream {
-                        name: n.clone(),
-                        permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
-                        stats: StreamStats::default(),
-                    })
-                })
-                .collect(),
-            cursor: AtomicUsize::new(0),
-        }
-    }
-
-    pub fn streams(&self) -> &[Arc<Stream>] {
-        &self.streams
-    }
-
-    /// Spreads `pending` evenly over the streams not `excluded`, starting at a rotating
-    /// stream so that small flushes and retried records move on to the next stream.
-    /// Returns (stream index, share) pairs with non-empty shares.
-    pub fn spread<'a>(&self, pending: &'a [u32], excluded: &[bool]) -> Vec<(usize, &'a [u32])> {
-        let usable: Vec<usize> = (0..self.streams.len())
-            .filter(|&i| !excluded.get(i).copied().unwrap_or(false))
+    pub fn new(configured: &[String], opts: RouterOptions, log: Logger) -> Router {
+        let now = Instant::now();
+        let streams = configured
+            .iter()
+            .map(|n| Arc::new(Stream::new(n, true, &opts, now)))
             .collect();
-        if usable.is_empty() || pending.is_empty() {
-            return Vec::new();
+        Router {
+            opts,
+            streams: RwLock::new(Arc::new(streams)),
+            cursor: AtomicUsize::new(0),
+            log,
         }
-        let k = usable.len();
-        let first = self.cursor.fetch_add(1, Ordering::Relaxed) % k;
-        let n = pending.len();
-        (0..k)
-            .map(|j| {
-                let share = &pending[j * n / k..(j + 1) * n / k];
-                (usable[(first + j) % k], share)
-            })
-            .filter(|(_, s)| !s.is_empty())
+    }
+
+    pub fn options(&self) -> &RouterOptions {
+        &self.opts
+    }
+
+    /// The streams as they are now.
+    pub fn streams(&self) -> Arc<Vec<Arc<Stream>>> {
+        self.streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the discovered streams: new names join, discovered ones not listed leave;
+    /// configured streams always stay. Returns (joined, left).
+    pub fn set_discovered(&self, names: &[String]) -> (Vec<String>, Vec<String>) {
+        let now = Instant::now();
+        let mut guard = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        let old = guard.clone();
+        let mut next: Vec<Arc<Stream>> = old
+            .iter()
+            .filter(|s| s.configured || names.contains(&s.name))
+            .cloned()
+            .collect();
+        let left: Vec<String> = old
+            .iter()
+            .filter(|s| !s.configured && !names.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        let mut joined = Vec::new();
+        for n in names {
+            if !next.iter().any(|s| &s.name == n) {
+                next.push(Arc::new(Stream::new(n, false, &self.opts, now)));
+                joined.push(n.clone());
+            }
+        }
+        *guard = Arc::new(next);
+        (joined, left)
+    }
+
+    fn need(records: usize, bytes: usize) -> [f64; 3] {
+        [records as f64, bytes as f64, 1.0]
+    }
+
+    /// Adaptive choice: the eligible stream that can take the batch soonest; its tokens are
+    /// reserved. `None` when no stream is eligible, or none could send before `latest`.
+    pub fn place(&self, records: usize, bytes: usize, latest: Duration) -> Option<Placement> {
+        let now = Instant::now();
+        let streams = self.streams();
+        let n = streams.len();
+        if n == 0 {
+            return None;
+        }
+        let need = Self::need(records, bytes);
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let mut best: Option<(Duration, usize, usize)> = None; // wait, in-flight, index
+        for k in 0..n {
+            let i = (start + k) % n;
+            let s = &streams[i];
+            let mut st = s.lock();
+            if !st.eligible(now) {
+                continue;
+            }
+            st.refill(self.opts.quota, now);
+            let wait = st.wait_for(self.opts.quota, need);
+            let busy = self.opts.max_in_flight
+                - s.permits.available_permits().min(self.opts.max_in_flight);
+            let better = match best {
+                None => true,
+                Some((w, b, _)) => wait < w || (wait == w && busy < b),
+            };
+            if better {
+                best = Some((wait, busy, i));
+            }
+        }
+        let (wait, _, i) = best?;
+        if wait > latest {
+            return None;
+        }
+        let s = streams[i].clone();
+        self.reserve(&s, need, now);
+        Some(Placement { stream: s, wait })
+    }
+
+    fn reserve(&self, s: &Arc<Stream>, need: [f64; 3], now: Instant) {
+        let mut st = s.lock();
+        st.refill(self.opts.quota, now);
+        st.take(need);
+        if let Health::Down { probing, .. } = &mut st.health {
+            *probing = true;
+        }
+    }
+
+    /// Places a batch on a given stream (key mode), waiting for its capacity.
+    pub fn place_on(
+        &self,
+        s: &Arc<Stream>,
+        records: usize,
+        bytes: usize,
+        latest: Duration,
+    ) -> Option<Placement> {
+        let now = Instant::now();
+        let need = Self::need(records, bytes);
+        let wait = {
+            let mut st = s.lock();
+            if !st.eligible(now) {
+                return None;
+            }
+            st.refill(self.opts.quota, now);
+            st.wait_for(self.opts.quota, need)
+        };
+        if wait > latest {
+            return None;
+        }
+        self.reserve(s, need, now);
+        Some(Placement {
+            stream: s.clone(),
+            wait,
+        })
+    }
+
+    /// Eligible streams now, in a rotating order.
+    pub fn eligible(&self) -> Vec<Arc<Stream>> {
+        let now = Instant::now();
+        let streams = self.streams();
+        let n = streams.len();
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| streams[(start + k) % n].clone())
+            .filter(|s| s.lock().eligible(now))
             .collect()
     }
 
-    /// Records what a call to stream `i` came to.
-    pub fn report(&self, i: usize, r: Report) {
-        let Some(s) = self.streams.get(i) else { return };
+    /// Rendezvous hashing: the eligible stream with the highest score for this key, so a
+    /// new stream takes over only about 1/N of the keys.
+    pub fn stream_for_key(&self, key_hash: u64, eligible: &[Arc<Stream>]) -> Option<Arc<Stream>> {
+        eligible
+            .iter()
+            .max_by_key(|s| mix(key_hash ^ s.name_hash))
+            .cloned()
+    }
+
+    /// Takes the outcome of a call sent at `sent` into the model.
+    pub fn report(&self, s: &Stream, sent: Instant, outcome: &Outcome) {
+        let now = Instant::now();
         s.stats.requests.fetch_add(1, Ordering::Relaxed);
-        match r {
-            Report::Batch {
+        let mut st = s.lock();
+        let was_down = matches!(st.health, Health::Down { .. });
+        match outcome {
+            Outcome::Done {
                 accepted,
                 bytes,
                 throttled,
@@ -104,50 +429,209 @@ impl Router {
             } => {
                 s.stats
                     .accepted_records
-                    .fetch_add(accepted, Ordering::Relaxed);
-                s.stats.accepted_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    .fetch_add(*accepted, Ordering::Relaxed);
+                s.stats.accepted_bytes.fetch_add(*bytes, Ordering::Relaxed);
                 s.stats
                     .throttled_records
-                    .fetch_add(throttled, Ordering::Relaxed);
-                s.stats.failed_records.fetch_add(failed, Ordering::Relaxed);
+                    .fetch_add(*throttled, Ordering::Relaxed);
+                s.stats.failed_records.fetch_add(*failed, Ordering::Relaxed);
+                st.consecutive_errors = 0;
+                st.health = Health::Up;
+                if *throttled > 0 {
+                    s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
+                    Self::throttled(&mut st, sent, now);
+                }
             }
-            Report::CallFailed => {
+            Outcome::Throttled => {
+                s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                st.consecutive_errors = 0;
+                st.health = Health::Up;
+                Self::throttled(&mut st, sent, now);
+            }
+            Outcome::StreamError(reason) => {
+                s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                self.down(s, &mut st, reason, now);
+            }
+            Outcome::Transient(reason) => {
+                s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                st.consecutive_errors += 1;
+                if st.consecutive_errors >= MAX_CONSECUTIVE_ERRORS || was_down {
+                    self.down(s, &mut st, reason, now);
+                }
+            }
+        }
+        if was_down && st.health == Health::Up {
+            self.log.info(format_args!(
+                "delivery stream {} answers again: back in the rotation",
+                s.name
+            ));
+        }
+    }
+
+    fn throttled(st: &mut State, sent: Instant, now: Instant) {
+        // Calls sent before the last decrease reflect the old rate: one decrease per round.
+        if sent >= st.decreased {
+            st.scale = (st.scale * DECREASE).max(MIN_SCALE);
+            st.decreased = now;
+            st.increased = now;
+            // The stream is over quota now: what was banked is gone.
+            for t in st.tokens.iter_mut() {
+                *t = t.min(0.0);
             }
         }
     }
+
+    fn down(&self, s: &Stream, st: &mut State, reason: &str, now: Instant) {
+        let first = matches!(st.health, Health::Up);
+        st.health = Health::Down {
+            reason: reason.to_string(),
+            next_probe: now + self.opts.probe_interval,
+            probing: false,
+        };
+        if first {
+            self.log.warn(format_args!(
+                "delivery stream {} leaves the rotation ({reason}); it is tried again every {:?}",
+                s.name, self.opts.probe_interval
+            ));
+        }
+    }
+}
+
+/// A 64-bit finaliser (splitmix64), for rendezvous scores.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::{Level, StderrSink};
 
-    #[test]
-    fn spreads_evenly_and_skips_excluded() {
-        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let r = Router::new(&names, 2);
-        let pending: Vec<u32> = (0..10).collect();
-        let shares = r.spread(&pending, &[false; 3]);
-        let mut sizes: Vec<usize> = shares.iter().map(|(_, s)| s.len()).collect();
-        sizes.sort();
-        assert_eq!(sizes, vec![3, 3, 4]);
-        let all: Vec<u32> = shares.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-        let mut sorted = all.clone();
-        sorted.sort();
-        assert_eq!(sorted, pending);
+    fn router(names: &[&str], quota: Quota, balance: Balance) -> Router {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        Router::new(
+            &names,
+            RouterOptions {
+                balance,
+                quota,
+                max_in_flight: 4,
+                probe_interval: Duration::from_millis(50),
+            },
+            Logger::new(Arc::new(StderrSink(Level::Error)), "test"),
+        )
+    }
 
-        let shares = r.spread(&pending, &[false, true, false]);
-        assert!(shares.iter().all(|(i, _)| *i != 1));
-        assert!(r.spread(&pending, &[true; 3]).is_empty());
+    fn q(bytes: f64) -> Quota {
+        Quota {
+            records: 1e9,
+            bytes,
+            requests: 1e9,
+        }
     }
 
     #[test]
-    fn single_records_rotate_over_streams() {
-        let names: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        let r = Router::new(&names, 1);
-        let one = [7u32];
-        let a = r.spread(&one, &[false, false])[0].0;
-        let b = r.spread(&one, &[false, false])[0].0;
-        assert_ne!(a, b);
+    fn placement_spreads_by_capacity_and_never_exceeds_it() {
+        let r = router(&["a", "b"], q(1000.0), Balance::Adaptive);
+        // 500 bytes of burst each: the first two batches go at once, to different streams
+        let p1 = r.place(1, 500, Duration::from_secs(10)).unwrap();
+        let p2 = r.place(1, 500, Duration::from_secs(10)).unwrap();
+        assert_ne!(p1.stream.name, p2.stream.name);
+        assert!(p1.wait.is_zero() && p2.wait.is_zero());
+        // the third waits about half a second on whichever stream
+        let p3 = r.place(1, 500, Duration::from_secs(10)).unwrap();
+        assert!(p3.wait >= Duration::from_millis(400), "{:?}", p3.wait);
+        // and a batch that cannot go before `latest` is not placed
+        assert!(r.place(1, 5000, Duration::from_millis(100)).is_none());
+    }
+
+    #[test]
+    fn throttling_lowers_the_rate_once_per_round_and_recovers() {
+        let r = router(&["a"], q(1000.0), Balance::Adaptive);
+        let s = r.streams()[0].clone();
+        let sent = Instant::now();
+        r.report(&s, sent, &Outcome::Throttled);
+        r.report(&s, sent, &Outcome::Throttled); // same round: no second decrease
+        let rate = s.effective_rate(r.options().quota).bytes;
+        assert!((rate - 800.0).abs() < 1.0, "{rate}");
+        r.report(&s, Instant::now(), &Outcome::Throttled);
+        assert!(s.effective_rate(r.options().quota).bytes < 700.0);
+    }
+
+    #[test]
+    fn failing_streams_leave_and_are_probed() {
+        let r = router(&["a", "b"], q(1e9), Balance::Adaptive);
+        let a = r.streams()[0].clone();
+        r.report(
+            &a,
+            Instant::now(),
+            &Outcome::StreamError("ResourceNotFoundException".into()),
+        );
+        assert!(!a.is_up());
+        for _ in 0..10 {
+            let p = r.place(1, 1, Duration::from_secs(1)).unwrap();
+            assert_eq!(p.stream.name, "b");
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        // due for a probe: one batch may go there, then it is held until the answer
+        let probes = (0..10)
+            .filter(|_| r.place(1, 1, Duration::from_secs(1)).unwrap().stream.name == "a")
+            .count();
+        assert_eq!(probes, 1);
+        r.report(
+            &a,
+            Instant::now(),
+            &Outcome::Done {
+                accepted: 1,
+                bytes: 1,
+                throttled: 0,
+                failed: 0,
+            },
+        );
+        assert!(a.is_up());
+        // five transient errors in a row take a stream out too
+        for _ in 0..5 {
+            r.report(&a, Instant::now(), &Outcome::Transient("timeout".into()));
+        }
+        assert!(!a.is_up());
+    }
+
+    #[test]
+    fn rendezvous_moves_about_one_nth_of_keys_when_a_stream_joins() {
+        let r = router(&["s0", "s1", "s2", "s3"], Quota::default(), Balance::Key);
+        let before: Vec<String> = (0..10_000u64)
+            .map(|k| {
+                r.stream_for_key(mix(k), &r.eligible())
+                    .unwrap()
+                    .name
+                    .clone()
+            })
+            .collect();
+        r.set_discovered(&["s4".to_string()]);
+        let moved = (0..10_000u64)
+            .filter(|&k| {
+                r.stream_for_key(mix(k), &r.eligible()).unwrap().name != before[k as usize]
+            })
+            .count();
+        // 1/5 of the keys should move to the new stream, and only those
+        assert!((1500..2500).contains(&moved), "{moved}");
+        let to_new = (0..10_000u64)
+            .filter(|&k| r.stream_for_key(mix(k), &r.eligible()).unwrap().name == "s4")
+            .count();
+        assert_eq!(moved, to_new);
+    }
+
+    #[test]
+    fn discovery_adds_and_removes_only_discovered_streams() {
+        let r = router(&["fixed"], Quota::default(), Balance::Adaptive);
+        let (j, l) = r.set_discovered(&["p-1".into(), "p-2".into()]);
+        assert_eq!((j.len(), l.len()), (2, 0));
+        let (j, l) = r.set_discovered(&["p-2".into(), "fixed".into()]);
+        assert_eq!((j, l), (vec![], vec!["p-1".to_string()]));
+        let names: Vec<String> = r.streams().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, vec!["fixed", "p-2"]);
     }
 }

@@ -91,6 +91,25 @@ pub fn split<'a>(indices: &'a [u32], records: &Records) -> Vec<&'a [u32]> {
     out
 }
 
+/// Splits `indices` into at least `parts` (when there are that many records) batches of
+/// nearly equal record counts, each within the call limits, so that a small flush still
+/// spreads over every stream.
+pub fn split_even<'a>(indices: &'a [u32], records: &Records, parts: usize) -> Vec<&'a [u32]> {
+    let by_limits = split(indices, records);
+    let parts = parts.min(indices.len()).max(by_limits.len());
+    if parts <= 1 {
+        return by_limits;
+    }
+    let n = indices.len();
+    let mut out = Vec::with_capacity(parts);
+    for k in 0..parts {
+        let part = &indices[k * n / parts..(k + 1) * n / parts];
+        // Equal counts are not equal bytes: a part may still need splitting.
+        out.extend(split(part, records));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +143,32 @@ mod tests {
         }
         assert_eq!(b.iter().map(|s| s.len()).sum::<usize>(), 6);
         assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn split_even_spreads_small_flushes() {
+        let r = records(&vec![10; 900]);
+        let idx: Vec<u32> = (0..900).collect();
+        let b = split_even(&idx, &r, 2);
+        assert_eq!(
+            b.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            vec![450, 450]
+        );
+        let b = split_even(&idx, &r, 3);
+        assert_eq!(
+            b.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            vec![300, 300, 300]
+        );
+        // more parts than records: one record each
+        assert_eq!(split_even(&idx[..2], &r, 5).len(), 2);
+        // the limits still decide how many batches at least, and then they are even
+        assert_eq!(
+            split_even(&idx, &r, 1)
+                .iter()
+                .map(|s| s.len())
+                .collect::<Vec<_>>(),
+            vec![450, 450]
+        );
     }
 
     #[test]

@@ -400,7 +400,8 @@ impl Job {
         };
         match self.shared.config.balance {
             Balance::Adaptive => {
-                for b in batch::split(&ready, &self.records) {
+                let streams = router.eligible().len().max(1);
+                for b in batch::split_even(&ready, &self.records, streams) {
                     match router.place(b.len(), bytes_of(b), latest) {
                         Some(p) => self.start(p, b.to_vec(), set, cancel),
                         None => left.extend_from_slice(b),

@@ -189,8 +189,8 @@ impl State {
         }
         self.increased = now;
         let r = rates(q, self.scale);
-        for i in 0..3 {
-            self.tokens[i] = (self.tokens[i] + r[i] * dt).min(r[i] * BURST_SECS);
+        for (t, r) in self.tokens.iter_mut().zip(r) {
+            *t = (*t + r * dt).min(r * BURST_SECS);
         }
     }
 
@@ -198,18 +198,18 @@ impl State {
     fn wait_for(&self, q: Quota, need: [f64; 3]) -> Duration {
         let r = rates(q, self.scale);
         let mut wait: f64 = 0.0;
-        for i in 0..3 {
-            let deficit = need[i] - self.tokens[i];
-            if deficit > 0.0 && r[i] > 0.0 {
-                wait = wait.max(deficit / r[i]);
+        for ((n, t), r) in need.iter().zip(&self.tokens).zip(r) {
+            let deficit = n - t;
+            if deficit > 0.0 && r > 0.0 {
+                wait = wait.max(deficit / r);
             }
         }
         Duration::from_secs_f64(wait.min(3600.0))
     }
 
     fn take(&mut self, need: [f64; 3]) {
-        for i in 0..3 {
-            self.tokens[i] -= need[i];
+        for (t, n) in self.tokens.iter_mut().zip(need) {
+            *t -= n;
         }
     }
 

@@ -4,7 +4,7 @@
 //! restart and deleted ones leave.
 
 use crate::instance::Shared;
-use aws_sdk_firehose::error::DisplayErrorContext;
+use aws_sdk_firehose::error::{DisplayErrorContext, SdkError};
 use aws_sdk_firehose::types::DeliveryStreamStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +57,15 @@ pub async fn discover(
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            // An answer the SDK could not read in full (some emulators leave out required
+            // fields): read the status from the raw body; if even that fails, use the
+            // listed stream and let health checks judge it.
+            Err(SdkError::ResponseError(r)) => {
+                let status = r.raw().body().bytes().and_then(status_from_raw);
+                if status.is_none_or(|s| s == "ACTIVE") {
+                    active.push(name);
+                }
+            }
             Err(e) => {
                 return Err(format!(
                     "DescribeDeliveryStream {name} failed: {}",
@@ -118,5 +127,27 @@ pub async fn run(shared: Arc<Shared>, prefix: String, interval: Duration) {
                 failing = true;
             }
         }
+    }
+}
+
+/// The `DeliveryStreamStatus` value of a raw DescribeDeliveryStream JSON body.
+fn status_from_raw(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("\"DeliveryStreamStatus\"")? + "\"DeliveryStreamStatus\"".len();
+    let rest = text[at..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    rest.split('"').next()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_status_from_a_raw_body() {
+        let body = br#"{"DeliveryStreamDescription": {"DeliveryStreamName": "a", "DeliveryStreamStatus" : "CREATING"}}"#;
+        assert_eq!(super::status_from_raw(body), Some("CREATING"));
+        assert_eq!(super::status_from_raw(b"{}"), None);
     }
 }

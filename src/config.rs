@@ -29,11 +29,37 @@ pub enum ConfigError {
     },
 }
 
+/// Where credentials come from beyond the default chain.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Shared config/credentials profile (`profile`).
+    pub profile: Option<String>,
+    /// Role to assume through STS (`role_arn`).
+    pub role_arn: Option<String>,
+    /// Secret shared with the role's trust policy; never logged.
+    pub external_id: Option<String>,
+    pub sts_endpoint: Option<String>,
+    pub role_session_name: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("profile", &self.profile)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
+            .field("sts_endpoint", &self.sts_endpoint)
+            .field("role_session_name", &self.role_session_name)
+            .finish()
+    }
+}
+
 /// Everything an instance needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub region: String,
     pub streams: Vec<String>,
+    pub credentials: Credentials,
     /// Endpoint URL override (`endpoint`, with `port` applied).
     pub endpoint: Option<String>,
     /// Extra PEM trust roots (`ca_file` / `tls.ca_file`), already read.
@@ -93,6 +119,11 @@ pub mod keys {
     pub const STREAM_REQUESTS_PER_SECOND: &str = "stream_requests_per_second";
     pub const HEALTH_PROBE_INTERVAL: &str = "health_probe_interval";
     pub const RETRY_MEMORY_CHUNKS: &str = "retry_memory_chunks";
+    pub const PROFILE: &str = "profile";
+    pub const ROLE_ARN: &str = "role_arn";
+    pub const EXTERNAL_ID: &str = "external_id";
+    pub const STS_ENDPOINT: &str = "sts_endpoint";
+    pub const ROLE_SESSION_NAME: &str = "role_session_name";
 }
 
 impl Config {
@@ -201,11 +232,46 @@ impl Config {
         };
         let endpoint = match get(keys::ENDPOINT) {
             None => None,
-            Some(e) => Some(parse_endpoint(&e, port)?),
+            Some(e) => Some(parse_url(keys::ENDPOINT, &e, port)?),
         };
 
         // Fluent Bit consumes `tls.*` keys itself before a proxy plugin can see them, so
         // `ca_file` is the spelling that works there; `tls.ca_file` works in other hosts.
+        let role_arn = get(keys::ROLE_ARN);
+        if let Some(r) = &role_arn {
+            if !r.starts_with("arn:") || r.split(':').count() < 6 {
+                return Err(invalid(
+                    keys::ROLE_ARN,
+                    r,
+                    "an IAM role ARN such as arn:aws:iam::123456789012:role/fluent-bit",
+                ));
+            }
+        }
+        let sts_endpoint = match get(keys::STS_ENDPOINT) {
+            None => None,
+            Some(e) => Some(parse_url(keys::STS_ENDPOINT, &e, None)?),
+        };
+        let role_session_name =
+            get(keys::ROLE_SESSION_NAME).unwrap_or_else(|| "firehose-fanout".into());
+        if !(2..=64).contains(&role_session_name.len())
+            || !role_session_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=,.@-_".contains(&b))
+        {
+            return Err(invalid(
+                keys::ROLE_SESSION_NAME,
+                &role_session_name,
+                "2-64 characters from a-z A-Z 0-9 = , . @ - _",
+            ));
+        }
+        let credentials = Credentials {
+            profile: get(keys::PROFILE),
+            role_arn,
+            external_id: get(keys::EXTERNAL_ID),
+            sts_endpoint,
+            role_session_name,
+        };
+
         let ca = get(keys::CA_FILE)
             .map(|p| (keys::CA_FILE, p))
             .or_else(|| get(keys::TLS_CA_FILE).map(|p| (keys::TLS_CA_FILE, p)));
@@ -274,6 +340,7 @@ impl Config {
         Ok(Config {
             region,
             streams,
+            credentials,
             endpoint,
             ca_pem,
             encode,
@@ -310,10 +377,10 @@ pub fn valid_stream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
-fn parse_endpoint(e: &str, port: Option<u16>) -> Result<String, ConfigError> {
+fn parse_url(key: &'static str, e: &str, port: Option<u16>) -> Result<String, ConfigError> {
     let bad = || {
         invalid(
-            keys::ENDPOINT,
+            key,
             e,
             "an http:// or https:// URL with a host, such as https://firehose.us-east-1.amazonaws.com",
         )

@@ -2,60 +2,13 @@
 //! caller needs: accepted, retryable per record, or an error of the whole call.
 
 use crate::batch::Records;
-use crate::config::Config;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 use aws_sdk_firehose::Client;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
-use std::time::Duration;
 use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum ClientError {
-    #[error("tls.ca_file could not be used: {0}")]
-    Tls(String),
-}
-
-/// Builds the SDK client: the default credential chain, the configured region and
-/// endpoint, no SDK-level retries (the plugin retries per record itself).
-pub async fn build_client(cfg: &Config) -> Result<Client, ClientError> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
-    if let Some(ep) = &cfg.endpoint {
-        loader = loader.endpoint_url(ep);
-    }
-    if let Some(pem) = &cfg.ca_pem {
-        use aws_smithy_http_client::tls;
-        let ctx = tls::TlsContext::builder()
-            .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(ctx)
-            .build_https();
-        loader = loader.http_client(http);
-    }
-    let shared = loader.load().await;
-    let conf = aws_sdk_firehose::config::Builder::from(&shared)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5).min(cfg.request_timeout))
-                .operation_attempt_timeout(cfg.request_timeout)
-                .operation_timeout(cfg.request_timeout)
-                .build(),
-        )
-        .build();
-    Ok(Client::from_conf(conf))
-}
 
 /// Why one record of an accepted call was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! One `[OUTPUT]` instance: its configuration, client, streams and counters, and the
 //! hand-over of flushes from Fluent Bit's threads to the shared runtime.
 
+use crate::client;
 use crate::config::Config;
 use crate::dedupe::Delivered;
-use crate::deliver;
 use crate::discover;
 use crate::flush::{self, FlushCode};
 use crate::log::Logger;
@@ -21,7 +21,7 @@ pub enum StartError {
     #[error("could not start the plugin's threads: {0}")]
     Runtime(#[from] std::io::Error),
     #[error(transparent)]
-    Client(#[from] deliver::ClientError),
+    Client(#[from] client::ClientError),
     #[error("the AWS client did not initialise in time")]
     ClientTimeout,
 }
@@ -89,7 +89,7 @@ impl Instance {
         let (tx, rx) = std_mpsc::sync_channel(1);
         let cfg = config.clone();
         lease.handle().spawn(async move {
-            let _ = tx.send(deliver::build_client(&cfg).await);
+            let _ = tx.send(client::build(&cfg).await);
         });
         let client = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(c) => c?,

@@ -6,6 +6,7 @@
 //! shared [`runtime`].
 
 pub mod batch;
+pub mod client;
 pub mod config;
 pub mod decode;
 pub mod dedupe;

@@ -484,6 +484,17 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
 
+    // SigV4: "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..."
+    if let Some(key) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+    {
+        handle.shared.lock().count_access_key(key);
+    }
+
     let is_admin = path == "/admin" || path.starts_with("/admin/");
     match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => return Ok(json_response(200, b"{\"ok\":true}".to_vec())),

@@ -115,6 +115,8 @@ impl Stream {
 /// Global (non-stream) counters.
 #[derive(Default)]
 struct GlobalCounters {
+    /// Requests by the access key id that signed them.
+    access_keys: BTreeMap<String, u64>,
     requests: u64,
     rejected_requests: u64,
     faulted_requests: u64,
@@ -375,6 +377,7 @@ impl Inner {
             objects_written: c.objects_written,
             object_bytes_written: c.object_bytes_written,
             output_errors: c.output_errors,
+            access_keys: c.access_keys.clone(),
             streams: self
                 .streams
                 .iter()
@@ -384,6 +387,15 @@ impl Inner {
     }
 
     // ----- request pipeline -------------------------------------------
+
+    /// Counts a request signed with `access_key` (SigV4 `Credential=`).
+    pub fn count_access_key(&mut self, access_key: &str) {
+        *self
+            .counters
+            .access_keys
+            .entry(access_key.to_string())
+            .or_insert(0) += 1;
+    }
 
     /// Counts an API request.
     pub fn count_request(&mut self) {

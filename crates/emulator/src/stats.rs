@@ -31,6 +31,11 @@ pub struct Stats {
     pub object_bytes_written: u64,
     /// Errors while writing to the output folder.
     pub output_errors: u64,
+    /// API requests by the access key id that signed them (from the SigV4
+    /// `Authorization` header; never validated), to check which credentials a
+    /// client used.
+    #[serde(default)]
+    pub access_keys: BTreeMap<String, u64>,
     /// Per-stream counters, by stream name.
     pub streams: BTreeMap<String, StreamStats>,
 }

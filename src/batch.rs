@@ -117,7 +117,7 @@ mod tests {
     fn records(sizes: &[usize]) -> Records {
         let mut r = Records::default();
         for &n in sizes {
-            r.buffer().extend(std::iter::repeat(b'x').take(n));
+            r.buffer().extend(std::iter::repeat_n(b'x', n));
             r.commit();
         }
         r

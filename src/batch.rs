@@ -73,12 +73,22 @@ impl Records {
 
 /// Splits `indices` (records to send) into consecutive slices that each fit one call.
 pub fn split<'a>(indices: &'a [u32], records: &Records) -> Vec<&'a [u32]> {
+    split_limited(indices, records, MAX_BATCH_RECORDS)
+}
+
+/// As `split`, with at most `max_records` log records a call (aggregation packs many log
+/// records into few Firehose records, so only the byte limit binds then).
+pub fn split_limited<'a>(
+    indices: &'a [u32],
+    records: &Records,
+    max_records: usize,
+) -> Vec<&'a [u32]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, &r) in indices.iter().enumerate() {
         let n = records.record_len(r as usize);
-        if i > start && (i - start == MAX_BATCH_RECORDS || bytes + n > MAX_BATCH_BYTES) {
+        if i > start && (i - start == max_records || bytes + n > MAX_BATCH_BYTES) {
             out.push(&indices[start..i]);
             start = i;
             bytes = 0;
@@ -94,8 +104,13 @@ pub fn split<'a>(indices: &'a [u32], records: &Records) -> Vec<&'a [u32]> {
 /// Splits `indices` into at least `parts` (when there are that many records) batches of
 /// nearly equal record counts, each within the call limits, so that a small flush still
 /// spreads over every stream.
-pub fn split_even<'a>(indices: &'a [u32], records: &Records, parts: usize) -> Vec<&'a [u32]> {
-    let by_limits = split(indices, records);
+pub fn split_even<'a>(
+    indices: &'a [u32],
+    records: &Records,
+    parts: usize,
+    max_records: usize,
+) -> Vec<&'a [u32]> {
+    let by_limits = split_limited(indices, records, max_records);
     let parts = parts.min(indices.len()).max(by_limits.len());
     if parts <= 1 {
         return by_limits;
@@ -105,9 +120,60 @@ pub fn split_even<'a>(indices: &'a [u32], records: &Records, parts: usize) -> Ve
     for k in 0..parts {
         let part = &indices[k * n / parts..(k + 1) * n / parts];
         // Equal counts are not equal bytes: a part may still need splitting.
-        out.extend(split(part, records));
+        out.extend(split_limited(part, records, max_records));
     }
     out
+}
+
+/// How log records become Firehose records.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// Pack log records into Firehose records of up to this many bytes (None: one each).
+    pub aggregate_max: Option<usize>,
+    pub compression: crate::compress::Compression,
+}
+
+/// One Firehose record and the positions (in the batch) of the log records it carries.
+#[derive(Debug)]
+pub struct Frame {
+    pub data: Vec<u8>,
+    pub members: Range<usize>,
+    /// Bytes before compression.
+    pub raw_len: usize,
+}
+
+/// Firehose bills each record rounded up to 5 KB.
+pub const BILLING_UNIT: u64 = 5 * 1024;
+
+pub fn billed_bytes(record_len: usize) -> u64 {
+    (record_len as u64).div_ceil(BILLING_UNIT).max(1) * BILLING_UNIT
+}
+
+/// Turns a batch of log records into Firehose records: aggregates of consecutive records
+/// up to `aggregate_max` bytes (a log record never straddles two), each compressed.
+pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Result<Vec<Frame>> {
+    let mut frames = Vec::new();
+    let max = framing.aggregate_max.unwrap_or(0);
+    let mut k = 0;
+    while k < batch.len() {
+        let start = k;
+        let mut data = records.get(batch[k] as usize).to_vec();
+        k += 1;
+        while max > 0
+            && k < batch.len()
+            && data.len() + records.record_len(batch[k] as usize) <= max
+        {
+            data.extend_from_slice(records.get(batch[k] as usize));
+            k += 1;
+        }
+        let raw_len = data.len();
+        frames.push(Frame {
+            data: framing.compression.apply(data)?,
+            members: start..k,
+            raw_len,
+        });
+    }
+    Ok(frames)
 }
 
 #[cfg(test)]
@@ -146,24 +212,56 @@ mod tests {
     }
 
     #[test]
+    fn frames_aggregate_up_to_the_limit_and_bill_by_5kb() {
+        use crate::compress::Compression;
+        let r = records(&[3000, 3000, 3000, 100, 9000]);
+        let idx: Vec<u32> = (0..5).collect();
+        let plain = Framing {
+            aggregate_max: None,
+            compression: Compression::None,
+        };
+        let f = frame(&r, &idx, plain).unwrap();
+        assert_eq!(f.len(), 5);
+        let agg = Framing {
+            aggregate_max: Some(6100),
+            compression: Compression::None,
+        };
+        let f = frame(&r, &idx, agg).unwrap();
+        let members: Vec<_> = f.iter().map(|f| f.members.clone()).collect();
+        assert_eq!(members, vec![0..2, 2..4, 4..5]);
+        assert_eq!(f[1].data.len(), 3100);
+        assert_eq!(billed_bytes(100), 5120);
+        assert_eq!(billed_bytes(5120), 5120);
+        assert_eq!(billed_bytes(5121), 10240);
+        let gz = Framing {
+            aggregate_max: Some(1 << 20),
+            compression: Compression::Gzip { level: 6 },
+        };
+        let f = frame(&r, &idx, gz).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].raw_len, 18100);
+        assert!(f[0].data.len() < 200, "x-runs compress well");
+    }
+
+    #[test]
     fn split_even_spreads_small_flushes() {
         let r = records(&vec![10; 900]);
         let idx: Vec<u32> = (0..900).collect();
-        let b = split_even(&idx, &r, 2);
+        let b = split_even(&idx, &r, 2, MAX_BATCH_RECORDS);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![450, 450]
         );
-        let b = split_even(&idx, &r, 3);
+        let b = split_even(&idx, &r, 3, MAX_BATCH_RECORDS);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![300, 300, 300]
         );
         // more parts than records: one record each
-        assert_eq!(split_even(&idx[..2], &r, 5).len(), 2);
+        assert_eq!(split_even(&idx[..2], &r, 5, MAX_BATCH_RECORDS).len(), 2);
         // the limits still decide how many batches at least, and then they are even
         assert_eq!(
-            split_even(&idx, &r, 1)
+            split_even(&idx, &r, 1, MAX_BATCH_RECORDS)
                 .iter()
                 .map(|s| s.len())
                 .collect::<Vec<_>>(),

@@ -3,6 +3,8 @@
 //! Every error names the key, the value and what is accepted, because it is the only thing
 //! a user sees when Fluent Bit refuses to start.
 
+use crate::batch::MAX_RECORD_BYTES;
+use crate::compress::Compression;
 use crate::encode::{EncodeOptions, DEFAULT_TIME_FORMAT};
 use crate::route::{Balance, Quota};
 use crate::timefmt::TimeFormat;
@@ -27,6 +29,16 @@ pub enum ConfigError {
         path: String,
         reason: String,
     },
+}
+
+/// Whether many log records go into one Firehose record (`aggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Only for streams whose destination is S3 without record-level processing (no
+    /// Lambda processor, no dynamic partitioning), where the reader cannot tell.
+    Auto,
+    On,
+    Off,
 }
 
 /// Where credentials come from beyond the default chain.
@@ -88,6 +100,12 @@ pub struct Config {
     pub health_probe_interval: Duration,
     /// Chunks whose delivered records are remembered across Fluent Bit's retries.
     pub retry_memory_chunks: usize,
+    pub aggregation: Aggregation,
+    /// Largest aggregate, in bytes (before compression).
+    pub aggregation_max_bytes: usize,
+    pub compression: Compression,
+    /// Retry failed records within a flush (`auto_retry_requests`, the core plugin's key).
+    pub auto_retry: bool,
 }
 
 /// Key names, in one place for the README table and the tests.
@@ -124,6 +142,12 @@ pub mod keys {
     pub const EXTERNAL_ID: &str = "external_id";
     pub const STS_ENDPOINT: &str = "sts_endpoint";
     pub const ROLE_SESSION_NAME: &str = "role_session_name";
+    pub const AGGREGATION: &str = "aggregation";
+    pub const AGGREGATION_MAX_BYTES: &str = "aggregation_max_bytes";
+    pub const SIMPLE_AGGREGATION: &str = "simple_aggregation";
+    pub const COMPRESSION: &str = "compression";
+    pub const COMPRESSION_LEVEL: &str = "compression_level";
+    pub const AUTO_RETRY_REQUESTS: &str = "auto_retry_requests";
 }
 
 impl Config {
@@ -220,6 +244,47 @@ impl Config {
         let health_probe_interval =
             duration(&get, keys::HEALTH_PROBE_INTERVAL, Duration::from_secs(30))?;
         let retry_memory_chunks = count(&get, keys::RETRY_MEMORY_CHUNKS, 1024, 0..=1_000_000)?;
+        let mut aggregation = match get(keys::AGGREGATION).map(|v| v.to_ascii_lowercase()) {
+            None => Aggregation::Auto,
+            Some(v) if v == "auto" => Aggregation::Auto,
+            Some(v) if v == "on" || v == "true" => Aggregation::On,
+            Some(v) if v == "off" || v == "false" => Aggregation::Off,
+            Some(v) => return Err(invalid(keys::AGGREGATION, &v, "auto, on or off")),
+        };
+        // The core kinesis_firehose plugin's spelling.
+        if let Some(v) = get(keys::SIMPLE_AGGREGATION) {
+            if boolean(keys::SIMPLE_AGGREGATION, &v)? {
+                aggregation = Aggregation::On;
+            }
+        }
+        let aggregation_max_bytes = count(
+            &get,
+            keys::AGGREGATION_MAX_BYTES,
+            MAX_RECORD_BYTES,
+            1024..=MAX_RECORD_BYTES,
+        )?;
+        let level = match get(keys::COMPRESSION_LEVEL) {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                invalid(
+                    keys::COMPRESSION_LEVEL,
+                    &v,
+                    "a whole number (gzip 1-9, zstd 1-22)",
+                )
+            })?),
+        };
+        let compression_name = get(keys::COMPRESSION).unwrap_or_else(|| "none".into());
+        let compression = Compression::parse(&compression_name, level).map_err(|e| {
+            if level.is_some() && Compression::parse(&compression_name, None).is_ok() {
+                invalid(keys::COMPRESSION_LEVEL, &level.unwrap_or(0).to_string(), &e)
+            } else {
+                invalid(keys::COMPRESSION, &compression_name, &e)
+            }
+        })?;
+        let auto_retry = match get(keys::AUTO_RETRY_REQUESTS) {
+            None => true,
+            Some(v) => boolean(keys::AUTO_RETRY_REQUESTS, &v)?,
+        };
 
         let port = match get(keys::PORT) {
             None => None,
@@ -357,6 +422,10 @@ impl Config {
             quota,
             health_probe_interval,
             retry_memory_chunks,
+            aggregation,
+            aggregation_max_bytes,
+            compression,
+            auto_retry,
         })
     }
 }
@@ -449,6 +518,15 @@ fn duration(
                 "a duration such as 30s, 500ms, 2m or a number of seconds",
             )
         }),
+    }
+}
+
+/// Fluent Bit's booleans: on/off, true/false, yes/no, 1/0.
+fn boolean(key: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(invalid(key, v, "on or off (true/false, yes/no)")),
     }
 }
 

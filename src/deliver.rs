@@ -1,7 +1,6 @@
 //! The Firehose client and one PutRecordBatch call, with its outcome sorted into what the
 //! caller needs: accepted, retryable per record, or an error of the whole call.
 
-use crate::batch::Records;
 use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
@@ -43,18 +42,18 @@ const STREAM_CODES: &[&str] = &[
     "ExpiredTokenException",
 ];
 
-/// Sends the records `batch` (indices into `records`) to `stream`. `Ok` holds one entry
+/// Sends Firehose records to `stream` in one PutRecordBatch call. `Ok` holds one entry
 /// per record, in order: `None` when accepted.
-pub async fn put_batch(
+pub async fn put_records(
     client: &Client,
     stream: &str,
-    records: &Records,
-    batch: &[u32],
+    data: Vec<Vec<u8>>,
 ) -> Result<Vec<Option<RecordFailure>>, CallError> {
-    let mut sdk_records = Vec::with_capacity(batch.len());
-    for &i in batch {
+    let n = data.len();
+    let mut sdk_records = Vec::with_capacity(n);
+    for d in data {
         let r = Record::builder()
-            .data(Blob::new(records.get(i as usize).to_vec()))
+            .data(Blob::new(d))
             .build()
             .map_err(|e| CallError::Transient(format!("building a record: {e}")))?;
         sdk_records.push(r);
@@ -68,11 +67,10 @@ pub async fn put_batch(
     match result {
         Ok(out) => {
             let entries = out.request_responses();
-            if entries.len() != batch.len() {
+            if entries.len() != n {
                 return Err(CallError::Transient(format!(
-                    "PutRecordBatch answered {} entries for {} records",
+                    "PutRecordBatch answered {} entries for {n} records",
                     entries.len(),
-                    batch.len()
                 )));
             }
             Ok(entries

@@ -3,19 +3,80 @@
 //! ones. Refreshed every `discovery_interval`, so streams created later join without a
 //! restart and deleted ones leave.
 
+use crate::config::Aggregation;
 use crate::instance::Shared;
 use aws_sdk_firehose::error::{DisplayErrorContext, SdkError};
 use aws_sdk_firehose::types::DeliveryStreamStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Names of the ACTIVE streams whose names start with `prefix`. `known` streams are taken
-/// as they are, without describing them again.
+/// What a DescribeDeliveryStream says that matters here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Described {
+    pub active: bool,
+    /// S3 destination without record-level processing (no Lambda processor, no dynamic
+    /// partitioning): packing many log records into one Firehose record changes nothing
+    /// for the reader.
+    pub aggregatable: bool,
+}
+
+/// Describes one stream. `Ok(None)`: it does not exist.
+pub async fn describe(
+    client: &aws_sdk_firehose::Client,
+    name: &str,
+) -> Result<Option<Described>, String> {
+    match client
+        .describe_delivery_stream()
+        .delivery_stream_name(name)
+        .send()
+        .await
+    {
+        Ok(d) => Ok(d.delivery_stream_description().map(|d| Described {
+            active: d.delivery_stream_status() == &DeliveryStreamStatus::Active,
+            aggregatable: !d.destinations().is_empty()
+                && d.destinations().iter().all(|dest| {
+                    if let Some(x) = dest.extended_s3_destination_description() {
+                        let processing = x.processing_configuration().is_some_and(|p| {
+                            p.enabled().unwrap_or(true) && !p.processors().is_empty()
+                        });
+                        let partitioning = x
+                            .dynamic_partitioning_configuration()
+                            .is_some_and(|p| p.enabled().unwrap_or(false));
+                        !processing && !partitioning
+                    } else {
+                        dest.s3_destination_description().is_some()
+                    }
+                }),
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        // An answer the SDK could not read in full (some emulators leave out required
+        // fields): read the status from the raw body, and do not aggregate.
+        Err(SdkError::ResponseError(r)) => {
+            let status = r.raw().body().bytes().and_then(status_from_raw);
+            Ok(Some(Described {
+                active: status.is_none_or(|s| s == "ACTIVE"),
+                aggregatable: false,
+            }))
+        }
+        Err(e) => Err(format!(
+            "DescribeDeliveryStream {name} failed: {}",
+            DisplayErrorContext(&e)
+        )),
+    }
+}
+
+/// The ACTIVE streams whose names start with `prefix`, with what describing them said.
+/// `known` streams are taken as they are, without describing them again (`None`).
 pub async fn discover(
     client: &aws_sdk_firehose::Client,
     prefix: &str,
     known: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<(String, Option<Described>)>, String> {
     let mut listed = Vec::new();
     let mut start: Option<String> = None;
     // A bound on pages, in case a service keeps saying there are more.
@@ -34,47 +95,36 @@ pub async fn discover(
             _ => break,
         }
     }
-    let mut active = Vec::new();
+    let mut found = Vec::new();
     for name in listed {
         if known.contains(&name) {
-            active.push(name);
+            found.push((name, None));
             continue;
         }
-        let d = client
-            .describe_delivery_stream()
-            .delivery_stream_name(&name)
-            .send()
-            .await;
-        match d {
-            Ok(d) => {
-                if d.delivery_stream_description()
-                    .is_some_and(|d| d.delivery_stream_status() == &DeliveryStreamStatus::Active)
-                {
-                    active.push(name);
-                }
-            }
-            // Deleted between the list and the describe: not a stream to use.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            // An answer the SDK could not read in full (some emulators leave out required
-            // fields): read the status from the raw body; if even that fails, use the
-            // listed stream and let health checks judge it.
-            Err(SdkError::ResponseError(r)) => {
-                let status = r.raw().body().bytes().and_then(status_from_raw);
-                if status.is_none_or(|s| s == "ACTIVE") {
-                    active.push(name);
-                }
-            }
-            Err(e) => {
-                return Err(format!(
-                    "DescribeDeliveryStream {name} failed: {}",
-                    DisplayErrorContext(&e)
-                ))
+        // Deleted between the list and the describe, or not ACTIVE: not a stream to use.
+        if let Some(d) = describe(client, &name).await? {
+            if d.active {
+                found.push((name, Some(d)));
             }
         }
     }
-    Ok(active)
+    Ok(found)
+}
+
+/// Describes the configured streams to decide, per stream, whether to aggregate
+/// (`aggregation auto`). A stream that cannot be described does not aggregate.
+pub async fn learn_destinations(shared: &Shared, names: &[String]) {
+    for name in names {
+        match describe(&shared.client, name).await {
+            Ok(Some(d)) => shared.router.set_aggregates(name, d.aggregatable),
+            Ok(None) => shared.log.warn(format_args!(
+                "delivery stream {name} does not exist (yet): records go to the other streams until it does"
+            )),
+            Err(e) => shared.log.info(format_args!(
+                "aggregation stays off for {name}: it could not be described ({e})"
+            )),
+        }
+    }
 }
 
 /// One refresh: updates the router and logs who joined and left.
@@ -87,7 +137,15 @@ pub async fn refresh(shared: &Shared, prefix: &str) -> Result<(), String> {
         .map(|s| s.name.clone())
         .collect();
     let found = discover(&shared.client, prefix, &known).await?;
-    let (joined, left) = shared.router.set_discovered(&found);
+    let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+    let (joined, left) = shared.router.set_discovered(&names);
+    if shared.config.aggregation == Aggregation::Auto {
+        for (name, d) in &found {
+            if let Some(d) = d {
+                shared.router.set_aggregates(name, d.aggregatable);
+            }
+        }
+    }
     if !joined.is_empty() {
         shared.log.info(format_args!(
             "delivery streams joined (prefix '{prefix}'): {}",

@@ -1,7 +1,7 @@
 //! The path of one chunk: decode → encode → batch → route → deliver, until every record is
 //! accepted or the flush deadline passes.
 
-use crate::batch::{self, Records, MAX_RECORD_BYTES};
+use crate::batch::{self, Framing, Records, MAX_RECORD_BYTES};
 use crate::decode::{DecodeStats, Decoder, Item};
 use crate::dedupe::ChunkKey;
 use crate::deliver::{self, CallError, RecordFailure};
@@ -174,8 +174,11 @@ struct Sent {
     stream: Arc<Stream>,
     idx: Vec<u32>,
     sent: std::time::Instant,
-    /// `None`: cancelled before it was sent.
+    /// Per log record; `None`: cancelled before it was sent.
     result: Option<Result<Vec<Option<RecordFailure>>, CallError>>,
+    /// Firehose records accepted, and what Firehose bills for them.
+    frames: u64,
+    billed: u64,
 }
 
 struct Job {
@@ -354,11 +357,14 @@ impl Job {
                     *reason = format!("{name}: {thr} record(s) throttled");
                 }
                 self.shared.counters.add_accepted(acc, bytes);
+                self.shared.counters.add_billed(s.billed);
                 Outcome::Done {
                     accepted: acc,
                     bytes,
                     throttled: thr,
                     failed: fail,
+                    frames: s.frames,
+                    billed: s.billed,
                 }
             }
             Err(err) => {
@@ -401,7 +407,7 @@ impl Job {
         match self.shared.config.balance {
             Balance::Adaptive => {
                 let streams = router.eligible().len().max(1);
-                for b in batch::split_even(&ready, &self.records, streams) {
+                for b in batch::split_even(&ready, &self.records, streams, self.max_records()) {
                     match router.place(b.len(), bytes_of(b), latest) {
                         Some(p) => self.start(p, b.to_vec(), set, cancel),
                         None => left.extend_from_slice(b),
@@ -413,7 +419,8 @@ impl Job {
                 if eligible.is_empty() {
                     return ready;
                 }
-                for (k, b) in batch::split(&ready, &self.records).into_iter().enumerate() {
+                let batches = batch::split_limited(&ready, &self.records, self.max_records());
+                for (k, b) in batches.into_iter().enumerate() {
                     let stream = eligible[k % eligible.len()].clone();
                     self.start(
                         Placement {
@@ -446,7 +453,12 @@ impl Job {
                 }
                 for (k, idx) in groups {
                     let stream = &eligible[k];
-                    for b in batch::split(&idx, &self.records) {
+                    let max = if stream.aggregates() {
+                        usize::MAX
+                    } else {
+                        batch::MAX_BATCH_RECORDS
+                    };
+                    for b in batch::split_limited(&idx, &self.records, max) {
                         let placed = if key_mode {
                             router.place_on(stream, b.len(), bytes_of(b), latest)
                         } else {
@@ -466,7 +478,17 @@ impl Job {
         left
     }
 
-    /// Starts one call: waits for the placement's time and a slot, then sends.
+    /// Log records a call may carry: many when every stream aggregates.
+    fn max_records(&self) -> usize {
+        if self.shared.router.all_aggregate() {
+            usize::MAX
+        } else {
+            batch::MAX_BATCH_RECORDS
+        }
+    }
+
+    /// Starts one call: waits for the placement's time and a slot, then frames the records
+    /// (aggregation, compression) and sends them.
     fn start(
         &self,
         p: Placement,
@@ -476,33 +498,69 @@ impl Job {
     ) {
         let client = self.shared.client.clone();
         let records = self.records.clone();
+        let cfg = &self.shared.config;
+        let (compression, aggregate_max) = (cfg.compression, cfg.aggregation_max_bytes);
         let mut cancel = cancel.clone();
         set.spawn(async move {
             let stream = p.stream;
-            let not_sent = |stream, idx| Sent {
+            let sent = std::time::Instant::now();
+            let mut out = Sent {
                 stream,
                 idx,
-                sent: std::time::Instant::now(),
+                sent,
                 result: None,
+                frames: 0,
+                billed: 0,
             };
             if !p.wait.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(p.wait) => {}
-                    _ = cancel.wait_for(|c| *c) => return not_sent(stream, idx),
+                    _ = cancel.wait_for(|c| *c) => return out,
                 }
             }
             let _permit = tokio::select! {
-                permit = stream.permits.clone().acquire_owned() => permit,
-                _ = cancel.wait_for(|c| *c) => return not_sent(stream, idx),
+                permit = out.stream.permits.clone().acquire_owned() => permit,
+                _ = cancel.wait_for(|c| *c) => return out,
             };
-            let sent = std::time::Instant::now();
-            let result = deliver::put_batch(&client, &stream.name, &records, &idx).await;
-            Sent {
-                stream,
-                idx,
-                sent,
-                result: Some(result),
-            }
+            let framing = Framing {
+                aggregate_max: out.stream.aggregates().then_some(aggregate_max),
+                compression,
+            };
+            let frames = match batch::frame(&records, &out.idx, framing) {
+                Ok(f) => f,
+                Err(e) => {
+                    out.result = Some(Err(CallError::Transient(format!(
+                        "compressing records: {e}"
+                    ))));
+                    return out;
+                }
+            };
+            let shape: Vec<(std::ops::Range<usize>, usize)> = frames
+                .iter()
+                .map(|f| (f.members.clone(), f.data.len()))
+                .collect();
+            let data = frames.into_iter().map(|f| f.data).collect();
+            out.sent = std::time::Instant::now();
+            let result = deliver::put_records(&client, &out.stream.name, data).await;
+            // A Firehose record is taken or refused whole: its outcome is each member's.
+            out.result = Some(result.map(|per_frame| {
+                let mut per_record = vec![None; out.idx.len()];
+                for ((members, len), outcome) in shape.into_iter().zip(per_frame) {
+                    match outcome {
+                        None => {
+                            out.frames += 1;
+                            out.billed += batch::billed_bytes(len);
+                        }
+                        Some(f) => {
+                            for k in members {
+                                per_record[k] = Some(f.clone());
+                            }
+                        }
+                    }
+                }
+                per_record
+            }));
+            out
         });
     }
 }

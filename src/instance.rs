@@ -2,7 +2,7 @@
 //! hand-over of flushes from Fluent Bit's threads to the shared runtime.
 
 use crate::client;
-use crate::config::Config;
+use crate::config::{Aggregation, Config};
 use crate::dedupe::Delivered;
 use crate::discover;
 use crate::flush::{self, FlushCode};
@@ -33,6 +33,8 @@ pub struct Counters {
     pub accepted_bytes: AtomicU64,
     pub retried_records: AtomicU64,
     pub dropped_records: AtomicU64,
+    /// What Firehose bills for the accepted records (each rounded up to 5 KB).
+    pub billed_bytes: AtomicU64,
     pub malformed_events: AtomicU64,
 }
 
@@ -40,6 +42,9 @@ impl Counters {
     pub fn add_accepted(&self, records: u64, bytes: u64) {
         self.accepted_records.fetch_add(records, Ordering::Relaxed);
         self.accepted_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn add_billed(&self, bytes: u64) {
+        self.billed_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
     pub fn add_retried(&self, n: u64) {
         self.retried_records.fetch_add(n, Ordering::Relaxed);
@@ -102,6 +107,8 @@ impl Instance {
                 quota: config.quota,
                 max_in_flight: config.max_in_flight_per_stream,
                 probe_interval: config.health_probe_interval,
+                aggregate_max: config.aggregation_max_bytes,
+                aggregate_default: config.aggregation == Aggregation::On,
             },
             log.clone(),
         );
@@ -117,6 +124,20 @@ impl Instance {
             config,
             counters: Counters::default(),
         });
+        if shared.config.aggregation == Aggregation::Auto && !shared.config.streams.is_empty() {
+            // Aggregate only where the destination shows the reader cannot tell.
+            let (tx, rx) = std_mpsc::sync_channel(1);
+            let s = shared.clone();
+            lease.handle().spawn(async move {
+                discover::learn_destinations(&s, &s.config.streams).await;
+                let _ = tx.send(());
+            });
+            if rx.recv_timeout(Duration::from_secs(15)).is_err() {
+                shared.log.warn(format_args!(
+                    "describing the delivery streams took too long: aggregation stays off for them"
+                ));
+            }
+        }
         let discovery = shared.config.stream_prefix.clone().map(|prefix| {
             // The first look before any flush, so the first chunk has streams to go to.
             let (tx, rx) = std_mpsc::sync_channel(1);
@@ -249,9 +270,10 @@ impl Instance {
         }
         let c = &self.shared.counters;
         self.shared.log.info(format_args!(
-            "stopping: {} record(s) ({} bytes) delivered, {} resent, {} dropped, {} malformed",
+            "stopping: {} record(s) ({} bytes, billed as {}) delivered, {} resent, {} dropped, {} malformed",
             c.accepted_records.load(Ordering::Relaxed),
             c.accepted_bytes.load(Ordering::Relaxed),
+            c.billed_bytes.load(Ordering::Relaxed),
             c.retried_records.load(Ordering::Relaxed),
             c.dropped_records.load(Ordering::Relaxed),
             c.malformed_events.load(Ordering::Relaxed),

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod compress;
 pub mod config;
 pub mod decode;
 pub mod dedupe;

@@ -9,7 +9,7 @@
 //! denied" or keep failing leave the rotation and are probed now and then.
 
 use crate::log::Logger;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -66,6 +66,10 @@ pub struct RouterOptions {
     pub max_in_flight: usize,
     /// How often a stream out of the rotation is tried again.
     pub probe_interval: Duration,
+    /// Size of an aggregate, for streams that aggregate (see `Stream::aggregates`).
+    pub aggregate_max: usize,
+    /// Whether new streams aggregate before anything is known of them.
+    pub aggregate_default: bool,
 }
 
 /// Multiplicative decrease on throttling.
@@ -87,6 +91,10 @@ pub struct StreamStats {
     pub accepted_bytes: AtomicU64,
     pub throttled_records: AtomicU64,
     pub throttled_requests: AtomicU64,
+    /// Firehose records accepted (aggregates count once).
+    pub accepted_frames: AtomicU64,
+    /// What Firehose bills for the accepted records: each rounded up to 5 KB.
+    pub billed_bytes: AtomicU64,
     pub failed_records: AtomicU64,
     pub failed_calls: AtomicU64,
 }
@@ -126,6 +134,8 @@ pub struct Stream {
     pub stats: StreamStats,
     /// Hash of the name, for rendezvous hashing.
     name_hash: u64,
+    /// Many log records go into one Firehose record (where the reader cannot tell).
+    aggregate: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -138,6 +148,7 @@ impl Stream {
             permits: Arc::new(Semaphore::new(opts.max_in_flight.max(1))),
             stats: StreamStats::default(),
             name_hash: xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
+            aggregate: AtomicBool::new(opts.aggregate_default),
             state: Mutex::new(State {
                 scale: 1.0,
                 tokens: [
@@ -170,6 +181,14 @@ impl Stream {
 
     pub fn is_up(&self) -> bool {
         self.lock().health == Health::Up
+    }
+
+    pub fn aggregates(&self) -> bool {
+        self.aggregate.load(Ordering::Relaxed)
+    }
+
+    pub fn set_aggregates(&self, on: bool) {
+        self.aggregate.store(on, Ordering::Relaxed)
     }
 }
 
@@ -236,12 +255,15 @@ pub struct Placement {
 /// What a call came to, for the router's model.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The call went through; `throttled` of its records were refused for quota.
+    /// The call went through; `throttled` of its log records were refused for quota.
     Done {
         accepted: u64,
         bytes: u64,
         throttled: u64,
         failed: u64,
+        /// Firehose records accepted and what they are billed.
+        frames: u64,
+        billed: u64,
     },
     /// The whole call was throttled.
     Throttled,
@@ -312,8 +334,28 @@ impl Router {
         (joined, left)
     }
 
-    fn need(records: usize, bytes: usize) -> [f64; 3] {
-        [records as f64, bytes as f64, 1.0]
+    /// Tokens a batch takes on stream `s`: aggregates count as Firehose records.
+    fn need(&self, s: &Stream, records: usize, bytes: usize) -> [f64; 3] {
+        let frames = if s.aggregates() {
+            bytes.div_ceil(self.opts.aggregate_max.max(1)).max(1)
+        } else {
+            records
+        };
+        [frames as f64, bytes as f64, 1.0]
+    }
+
+    /// Whether every stream in the rotation aggregates (batches may then hold more than
+    /// 500 log records).
+    pub fn all_aggregate(&self) -> bool {
+        let streams = self.streams();
+        !streams.is_empty() && streams.iter().all(|s| s.aggregates())
+    }
+
+    /// Sets whether the stream `name` aggregates.
+    pub fn set_aggregates(&self, name: &str, on: bool) {
+        if let Some(s) = self.streams().iter().find(|s| s.name == name) {
+            s.set_aggregates(on);
+        }
     }
 
     /// Adaptive choice: the eligible stream that can take the batch soonest; its tokens are
@@ -325,7 +367,6 @@ impl Router {
         if n == 0 {
             return None;
         }
-        let need = Self::need(records, bytes);
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<(Duration, usize, usize)> = None; // wait, in-flight, index
         for k in 0..n {
@@ -336,7 +377,7 @@ impl Router {
                 continue;
             }
             st.refill(self.opts.quota, now);
-            let wait = st.wait_for(self.opts.quota, need);
+            let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
             let busy = self.opts.max_in_flight
                 - s.permits.available_permits().min(self.opts.max_in_flight);
             let better = match best {
@@ -352,7 +393,7 @@ impl Router {
             return None;
         }
         let s = streams[i].clone();
-        self.reserve(&s, need, now);
+        self.reserve(&s, self.need(&s, records, bytes), now);
         Some(Placement { stream: s, wait })
     }
 
@@ -374,7 +415,7 @@ impl Router {
         latest: Duration,
     ) -> Option<Placement> {
         let now = Instant::now();
-        let need = Self::need(records, bytes);
+        let need = self.need(s, records, bytes);
         let wait = {
             let mut st = s.lock();
             if !st.eligible(now) {
@@ -426,7 +467,13 @@ impl Router {
                 bytes,
                 throttled,
                 failed,
+                frames,
+                billed,
             } => {
+                s.stats
+                    .accepted_frames
+                    .fetch_add(*frames, Ordering::Relaxed);
+                s.stats.billed_bytes.fetch_add(*billed, Ordering::Relaxed);
                 s.stats
                     .accepted_records
                     .fetch_add(*accepted, Ordering::Relaxed);
@@ -520,6 +567,8 @@ mod tests {
                 quota,
                 max_in_flight: 4,
                 probe_interval: Duration::from_millis(50),
+                aggregate_max: 1_000_000,
+                aggregate_default: false,
             },
             Logger::new(Arc::new(StderrSink(Level::Error)), "test"),
         )
@@ -589,6 +638,8 @@ mod tests {
                 bytes: 1,
                 throttled: 0,
                 failed: 0,
+                frames: 1,
+                billed: 5120,
             },
         );
         assert!(a.is_up());

@@ -86,10 +86,16 @@ fn threads_stop_after_the_last_instance_exits_and_reload_delivers_everything() {
     let mut seen: Vec<u64> = emu
         .records("a")
         .iter()
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(r).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
+        // aggregated Firehose records hold several JSON lines
+        .flat_map(|r| {
+            r.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    serde_json::from_slice::<serde_json::Value>(l).unwrap()["seq"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     seen.sort_unstable();

@@ -111,10 +111,41 @@ fn records_are_spread_evenly_and_arrive_once() {
             .sum();
         assert_eq!(n, 1000, "stream {s} gets an even share");
     }
-    // the record is the JSON line the encoder makes
-    let first: Value = serde_json::from_slice(&emu.records("s0")[0]).unwrap();
+    // the emulator's streams go to S3 without processing: records are aggregated, each
+    // Firehose record being whole JSON lines
+    let recs = emu.records("s0");
+    assert!(
+        recs.len() < 1000,
+        "aggregated: {} Firehose records",
+        recs.len()
+    );
+    assert!(recs.iter().all(|r| r.ends_with(b"\n")));
+    let first_line = recs[0].split(|&b| b == b'\n').next().unwrap();
+    let first: Value = serde_json::from_slice(first_line).unwrap();
     assert_eq!(first["kubernetes"]["pod"], "p");
     assert_eq!(ins.exit(), FLB_OK);
+}
+
+#[test]
+fn without_aggregation_each_log_record_is_one_firehose_record() {
+    let emu = emulator(&["n0", "n1"]);
+    let ep = emu.endpoint();
+    let plugin = load();
+    let ins = plugin
+        .init(&props(&ep, "n0,n1", &[("aggregation", "off")]))
+        .expect("init");
+    assert_eq!(ins.flush(&chunk(0, 600), "t"), FLB_OK);
+    let recs: Vec<Vec<u8>> = emu
+        .records("n0")
+        .into_iter()
+        .chain(emu.records("n1"))
+        .collect();
+    assert_eq!(recs.len(), 600);
+    for r in &recs {
+        let v: Value = serde_json::from_slice(r).expect("one JSON object per record");
+        assert!(v["seq"].is_u64());
+    }
+    ins.exit();
 }
 
 #[test]
@@ -136,6 +167,7 @@ fn ten_percent_record_failures_still_deliver_each_record_once() {
             &[
                 ("retry_initial_backoff", "10ms"),
                 ("retry_max_backoff", "100ms"),
+                ("aggregation", "off"),
             ],
         ))
         .expect("init");
@@ -171,10 +203,9 @@ fn outage_answers_retry_within_flush_timeout_then_the_retry_delivers_once() {
             ],
         ))
         .expect("init");
-    flb_host::clear_logs();
     let data = chunk(0, 800);
     let t = Instant::now();
-    assert_eq!(ins.flush(&data, "t"), FLB_RETRY);
+    assert_eq!(ins.flush(&data, "outage-test"), FLB_RETRY);
     let took = t.elapsed();
     // Gives up once the next backoff would pass the deadline, never later than it.
     assert!(
@@ -192,7 +223,9 @@ fn outage_answers_retry_within_flush_timeout_then_the_retry_delivers_once() {
         "kept retrying until the deadline ({tries} requests)"
     );
     assert!(
-        !flb_host::logs_containing("answering FLB_RETRY").is_empty(),
+        flb_host::logs_containing("tag outage-test: 0 of 800 record(s) accepted")
+            .iter()
+            .any(|l| l.message.contains("answering FLB_RETRY")),
         "the outcome is logged: {:?}",
         flb_host::logs()
     );
@@ -217,7 +250,6 @@ fn a_missing_stream_is_skipped_and_its_records_go_elsewhere() {
             &[("retry_initial_backoff", "10ms")],
         ))
         .expect("init");
-    flb_host::clear_logs();
     assert_eq!(ins.flush(&chunk(0, 1000), "t"), FLB_OK);
     assert_exactly_once(&arrivals(&emu, &["real"]), 0..1000);
     assert!(!flb_host::logs_containing("ghost").is_empty());
@@ -227,7 +259,6 @@ fn a_missing_stream_is_skipped_and_its_records_go_elsewhere() {
 #[test]
 fn bad_configuration_fails_init_with_a_message() {
     let plugin = load();
-    flb_host::clear_logs();
     let err = plugin
         .init(&[("region", "us-east-1")])
         .expect_err("init must fail");
@@ -239,8 +270,6 @@ fn bad_configuration_fails_init_with_a_message() {
     assert_eq!(lines.len(), 1, "{:?}", flb_host::logs());
     assert_eq!(lines[0].level, flb_host::FLB_LOG_ERROR);
     assert!(lines[0].message.contains("[output:firehose_fanout:"));
-
-    flb_host::clear_logs();
     let err = plugin.init(&[
         ("region", "us-east-1"),
         ("delivery_streams", "a"),
@@ -264,15 +293,13 @@ fn undecodable_chunks_answer_error_and_malformed_events_are_counted() {
     // SAFETY: NULL data and NULL tag are what this test is about; the host passes them on.
     let code = unsafe { ins.flush_raw(std::ptr::null(), 0, std::ptr::null()) };
     assert_eq!(code, FLB_ERROR);
-
-    flb_host::clear_logs();
     let mut data = chunk(0, 10);
     data.extend_from_slice(&[0x92, 0xa1, b'x', 0xa1, b'y']); // [ "x", "y" ]: not an event
     data.extend(chunk(10, 10));
-    assert_eq!(ins.flush(&data, "t"), FLB_OK);
+    assert_eq!(ins.flush(&data, "malformed-test"), FLB_OK);
     assert_exactly_once(&arrivals(&emu, &["a"]), 0..20);
     assert!(
-        !flb_host::logs_containing("skipped 1 malformed").is_empty(),
+        !flb_host::logs_containing("tag malformed-test: skipped 1 malformed").is_empty(),
         "{:?}",
         flb_host::logs()
     );
@@ -317,7 +344,6 @@ fn engine_thread_flush_warns_once_to_set_workers() {
     let ep = emu.endpoint();
     let plugin = load();
     let ins = plugin.init(&props(&ep, "a", &[])).expect("init");
-    flb_host::clear_logs();
     assert_eq!(ins.flush_on_engine_thread(&chunk(0, 5), "t"), FLB_OK);
     assert_eq!(ins.flush_on_engine_thread(&chunk(5, 5), "t"), FLB_OK);
     assert_eq!(

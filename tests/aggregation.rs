@@ -1,0 +1,178 @@
+//! Aggregation (many log records in one Firehose record, only where the reader cannot tell),
+//! compression of each Firehose record, and what Firehose bills.
+
+mod common;
+
+use firehose_emulator::{
+    DestinationSpec, Emulator, EmulatorConfig, ProcessingConfiguration, Processor, StreamSpec,
+};
+use flb_host::chunk::{ChunkBuilder, EventTime};
+use flb_host::{Plugin, FLB_OK};
+use serde_json::{json, Value};
+use std::io::Read;
+
+fn emulator(streams: Vec<StreamSpec>) -> Emulator {
+    common::test_env();
+    Emulator::start(EmulatorConfig {
+        streams,
+        ..Default::default()
+    })
+    .expect("emulator")
+}
+
+fn chunk(first: u64, n: u64) -> Vec<u8> {
+    let mut b = ChunkBuilder::new();
+    for seq in first..first + n {
+        b.push_v2(
+            EventTime { sec: 1_764_000_000, nsec: 0 },
+            &json!({}),
+            &json!({"seq": seq, "log": "a short line of about a hundred bytes, like most container logs are"}),
+        );
+    }
+    b.finish()
+}
+
+fn seqs_of(lines: &[u8]) -> Vec<u64> {
+    lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice::<Value>(l).expect("JSON line")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect()
+}
+
+fn init(plugin: &Plugin, ep: &str, streams: &str, extra: &[(&str, &str)]) -> flb_host::Instance {
+    let mut p = vec![
+        ("region", "us-east-1"),
+        ("endpoint", ep),
+        ("delivery_streams", streams),
+    ];
+    p.extend_from_slice(extra);
+    plugin.init(&p).expect("init")
+}
+
+#[test]
+fn auto_aggregates_only_plain_s3_destinations() {
+    let lambda =
+        DestinationSpec::default().with_processing(ProcessingConfiguration::enabled(vec![
+            Processor::new("Lambda").with_parameter(
+                "LambdaArn",
+                "arn:aws:lambda:us-east-1:123456789012:function:f",
+            ),
+        ]));
+    let emu = emulator(vec![
+        StreamSpec::new("plain"),
+        StreamSpec::new("lambda").with_destination(lambda),
+        StreamSpec::new("partitioned")
+            .with_destination(DestinationSpec::default().with_dynamic_partitioning(true)),
+    ]);
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    let ins = init(&plugin, &emu.endpoint(), "plain,lambda,partitioned", &[]);
+    assert_eq!(ins.flush(&chunk(0, 3000), "t"), FLB_OK);
+    let plain = emu.records("plain");
+    assert!(
+        plain.len() <= 2,
+        "aggregated into few records: {}",
+        plain.len()
+    );
+    let mut all: Vec<u64> = plain.iter().flat_map(|r| seqs_of(r)).collect();
+    for s in ["lambda", "partitioned"] {
+        let recs = emu.records(s);
+        assert_eq!(recs.len(), 1000, "{s}: one log record per Firehose record");
+        all.extend(recs.iter().flat_map(|r| seqs_of(r)));
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..3000).collect::<Vec<_>>());
+    ins.exit();
+
+    // The core plugin's `simple_aggregation true` means on, whatever the destination.
+    let ins = init(
+        &plugin,
+        &emu.endpoint(),
+        "lambda",
+        &[("simple_aggregation", "true")],
+    );
+    assert_eq!(ins.flush(&chunk(3000, 1000), "t"), FLB_OK);
+    assert_eq!(emu.records("lambda").len(), 1001);
+    ins.exit();
+}
+
+#[test]
+fn compressed_aggregates_make_valid_multi_member_files() {
+    let emu = emulator(vec![StreamSpec::new("gz"), StreamSpec::new("zs")]);
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    for (stream, codec) in [("gz", "gzip"), ("zs", "zstd")] {
+        let ins = init(
+            &plugin,
+            &emu.endpoint(),
+            stream,
+            &[("compression", codec), ("aggregation_max_bytes", "65536")],
+        );
+        assert_eq!(ins.flush(&chunk(0, 2000), "t"), FLB_OK);
+        assert_eq!(ins.flush(&chunk(2000, 2000), "t"), FLB_OK);
+        ins.exit();
+        let recs = emu.records(stream);
+        assert!(recs.len() > 2, "several members (64 KiB aggregates)");
+        // What S3 gets is the records back to back: one multi-member file.
+        let object: Vec<u8> = recs.concat();
+        let mut text = Vec::new();
+        if codec == "gzip" {
+            flate2::read::MultiGzDecoder::new(&object[..])
+                .read_to_end(&mut text)
+                .unwrap();
+        } else {
+            text = zstd::stream::decode_all(&object[..]).unwrap();
+        }
+        assert_eq!(seqs_of(&text), (0..4000).collect::<Vec<_>>());
+        assert!(
+            object.len() * 5 < text.len(),
+            "{codec} compresses: {} of {}",
+            object.len(),
+            text.len()
+        );
+    }
+}
+
+#[test]
+fn billing_with_aggregation_is_close_to_the_raw_bytes() {
+    let emu = emulator(vec![
+        StreamSpec::new("bill-agg"),
+        StreamSpec::new("bill-single"),
+    ]);
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    let mut ratio = Vec::new();
+    for (stream, agg) in [("bill-agg", "on"), ("bill-single", "off")] {
+        let ins = init(&plugin, &emu.endpoint(), stream, &[("aggregation", agg)]);
+        for k in 0..5 {
+            assert_eq!(ins.flush(&chunk(k * 2000, 2000), "t"), FLB_OK);
+        }
+        ins.exit();
+        // The instance's closing line carries its byte counts: find it by its stream.
+        let started = flb_host::logs_containing(&format!("delivery stream(s) [{stream}]"));
+        let prefix = started[0].message.split("] ").next().unwrap().to_string();
+        let stop = flb_host::logs()
+            .into_iter()
+            .find(|l| l.message.starts_with(&prefix) && l.message.contains("stopping:"))
+            .expect("closing line");
+        let num = |after: &str| -> f64 {
+            let s = stop.message.split(after).nth(1).unwrap();
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (raw, billed) = (num("record(s) ("), num("billed as "));
+        assert!(raw > 800_000.0, "{}", stop.message);
+        ratio.push(billed / raw);
+    }
+    assert!(ratio[0] <= 1.01, "aggregated: billed/raw {:.3}", ratio[0]);
+    assert!(
+        ratio[1] > 40.0,
+        "one ~110-byte record each is billed 5 KB: {:.1}",
+        ratio[1]
+    );
+}

@@ -303,6 +303,11 @@ impl Job {
             } else {
                 later.extend(now_again);
             }
+            if !later.is_empty() && !self.shared.config.auto_retry {
+                // `auto_retry_requests off`: failed records wait for Fluent Bit's retry.
+                reason = format!("{reason} (auto_retry_requests is off)");
+                later.clear();
+            }
             if !later.is_empty() {
                 attempt += 1;
                 self.shared.counters.add_retried(later.len() as u64);

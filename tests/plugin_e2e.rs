@@ -354,3 +354,38 @@ fn engine_thread_flush_warns_once_to_set_workers() {
     );
     ins.exit();
 }
+
+#[test]
+fn auto_retry_requests_off_leaves_failed_records_to_fluent_bits_retry() {
+    let emu = emulator(&["ar"]);
+    emu.set_faults(
+        Some("ar"),
+        Faults {
+            record_failure_rate: 0.5,
+            ..Default::default()
+        },
+    );
+    let ep = emu.endpoint();
+    let plugin = load();
+    let ins = plugin
+        .init(&props(
+            &ep,
+            "ar",
+            &[("auto_retry_requests", "off"), ("aggregation", "off")],
+        ))
+        .expect("init");
+    let data = chunk(0, 400);
+    let t = Instant::now();
+    assert_eq!(ins.flush(&data, "ar-test"), FLB_RETRY);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "answered at once, not at flush_timeout"
+    );
+    let first = arrivals(&emu, &["ar"]).len();
+    assert!(first > 100 && first < 300, "about half accepted: {first}");
+    // Fluent Bit's retries send only what is missing, until all is there, once.
+    emu.set_faults(Some("ar"), Faults::default());
+    assert_eq!(ins.flush(&data, "ar-test"), FLB_OK);
+    assert_exactly_once(&arrivals(&emu, &["ar"]), 0..400);
+    ins.exit();
+}

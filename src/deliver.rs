@@ -104,5 +104,25 @@ fn classify(err: SdkError<PutRecordBatchError, HttpResponse>) -> CallError {
             return CallError::Stream { code, message };
         }
     }
-    CallError::Transient(DisplayErrorContext(&err).to_string())
+    CallError::Transient(short_error(&err))
+}
+
+/// An SDK error in one line: `code: message` for service errors (the full context repeats
+/// the raw response), the cause chain for the rest.
+pub fn short_error<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("service error"),
+                e.message().unwrap_or("(no message)")
+            )
+        }
+        other => DisplayErrorContext(other).to_string(),
+    }
 }

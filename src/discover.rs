@@ -4,8 +4,9 @@
 //! restart and deleted ones leave.
 
 use crate::config::Aggregation;
+use crate::deliver::short_error;
 use crate::instance::Shared;
-use aws_sdk_firehose::error::{DisplayErrorContext, SdkError};
+use aws_sdk_firehose::error::SdkError;
 use aws_sdk_firehose::types::DeliveryStreamStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub async fn describe(
         }
         Err(e) => Err(format!(
             "DescribeDeliveryStream {name} failed: {}",
-            DisplayErrorContext(&e)
+            short_error(&e)
         )),
     }
 }
@@ -87,7 +88,7 @@ pub async fn discover(
             .set_exclusive_start_delivery_stream_name(start.clone())
             .send()
             .await
-            .map_err(|e| format!("ListDeliveryStreams failed: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| format!("ListDeliveryStreams failed: {}", short_error(&e)))?;
         let names = page.delivery_stream_names();
         listed.extend(names.iter().filter(|n| n.starts_with(prefix)).cloned());
         match (page.has_more_delivery_streams(), names.last()) {

@@ -7,6 +7,7 @@ use crate::dedupe::ChunkKey;
 use crate::deliver::{self, CallError, RecordFailure};
 use crate::encode::{self, EncodeError, EncodeOptions, Encoder};
 use crate::instance::Shared;
+use crate::log::Level;
 use crate::route::{Balance, Outcome, Placement, Stream};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,23 +98,35 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
     drop(chunk);
 
     if p.decode.malformed > 0 {
-        log.warn(format_args!(
-            "tag {tag}: skipped {} malformed event(s) of the chunk",
-            p.decode.malformed
-        ));
+        log.limited(
+            "malformed",
+            Level::Warn,
+            format_args!(
+                "tag {tag}: skipped {} malformed event(s) of the chunk",
+                p.decode.malformed
+            ),
+        );
     }
     if p.oversize > 0 {
-        log.error(format_args!(
-            "tag {tag}: dropped {} record(s) larger than Firehose's limit of {} bytes",
-            p.oversize, MAX_RECORD_BYTES
-        ));
+        log.limited(
+            "oversize",
+            Level::Error,
+            format_args!(
+                "tag {tag}: dropped {} record(s) larger than Firehose's limit of {} bytes",
+                p.oversize, MAX_RECORD_BYTES
+            ),
+        );
     }
     if p.missing_log_key > 0 {
-        log.warn(format_args!(
-            "tag {tag}: dropped {} record(s) without the log_key field '{}'",
-            p.missing_log_key,
-            cfg.encode.log_key.as_deref().unwrap_or("")
-        ));
+        log.limited(
+            "missing-log-key",
+            Level::Warn,
+            format_args!(
+                "tag {tag}: dropped {} record(s) without the log_key field '{}'",
+                p.missing_log_key,
+                cfg.encode.log_key.as_deref().unwrap_or("")
+            ),
+        );
     }
     shared
         .counters
@@ -124,7 +137,7 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
         if p.decode.records == 0 && p.decode.malformed == 0 && p.decode.group_markers > 0 {
             return FlushCode::Ok; // only group markers: nothing to ship
         }
-        log.error(format_args!(
+        log.limited("undeliverable", Level::Error, format_args!(
             "tag {tag}: nothing in the chunk can be delivered ({chunk_len} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
             p.decode.records, p.decode.malformed, p.oversize + p.missing_log_key
         ));
@@ -155,7 +168,7 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
         Delivered::All => FlushCode::Ok,
         Delivered::Partly { pending, reason } => {
             shared.delivered.remember(key, &accepted);
-            log.warn(format_args!(
+            log.limited("flush-retry", Level::Warn, format_args!(
                 "tag {tag}: {} of {n} record(s) accepted, {pending} still pending ({reason}): answering FLB_RETRY",
                 n - pending,
             ));

@@ -73,15 +73,20 @@ fn auto_aggregates_only_plain_s3_destinations() {
     let ins = init(&plugin, &emu.endpoint(), "plain,lambda,partitioned", &[]);
     assert_eq!(ins.flush(&chunk(0, 3000), "t"), FLB_OK);
     let plain = emu.records("plain");
+    let plain_lines: usize = plain.iter().map(|r| seqs_of(r).len()).sum();
     assert!(
-        plain.len() <= 2,
-        "aggregated into few records: {}",
+        plain_lines >= 500 && plain.len() * 100 <= plain_lines,
+        "plain: {} records carry {plain_lines} lines",
         plain.len()
     );
     let mut all: Vec<u64> = plain.iter().flat_map(|r| seqs_of(r)).collect();
     for s in ["lambda", "partitioned"] {
         let recs = emu.records(s);
-        assert_eq!(recs.len(), 1000, "{s}: one log record per Firehose record");
+        assert!(!recs.is_empty());
+        assert!(
+            recs.iter().all(|r| seqs_of(r).len() == 1),
+            "{s}: one log record per Firehose record"
+        );
         all.extend(recs.iter().flat_map(|r| seqs_of(r)));
     }
     all.sort_unstable();

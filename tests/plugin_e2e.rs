@@ -288,11 +288,7 @@ fn undecodable_chunks_answer_error_and_malformed_events_are_counted() {
     let ep = emu.endpoint();
     let plugin = load();
     let ins = plugin.init(&props(&ep, "a", &[])).expect("init");
-    assert_eq!(ins.flush(b"\xc1\xc1\xc1", "t"), FLB_ERROR);
-    assert_eq!(ins.flush(&[], "t"), FLB_ERROR);
-    // SAFETY: NULL data and NULL tag are what this test is about; the host passes them on.
-    let code = unsafe { ins.flush_raw(std::ptr::null(), 0, std::ptr::null()) };
-    assert_eq!(code, FLB_ERROR);
+    // First, as the count line of a kind is written at most once per 10 s per instance.
     let mut data = chunk(0, 10);
     data.extend_from_slice(&[0x92, 0xa1, b'x', 0xa1, b'y']); // [ "x", "y" ]: not an event
     data.extend(chunk(10, 10));
@@ -303,6 +299,16 @@ fn undecodable_chunks_answer_error_and_malformed_events_are_counted() {
         "{:?}",
         flb_host::logs()
     );
+    assert_eq!(ins.flush(b"\xc1\xc1\xc1", "undecodable-test"), FLB_ERROR);
+    assert_eq!(
+        flb_host::logs_containing("tag undecodable-test: nothing in the chunk can be delivered")
+            .len(),
+        1
+    );
+    assert_eq!(ins.flush(&[], "t"), FLB_ERROR);
+    // SAFETY: NULL data and NULL tag are what this test is about; the host passes them on.
+    let code = unsafe { ins.flush_raw(std::ptr::null(), 0, std::ptr::null()) };
+    assert_eq!(code, FLB_ERROR);
     ins.exit();
 }
 

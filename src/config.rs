@@ -106,6 +106,10 @@ pub struct Config {
     pub compression: Compression,
     /// Retry failed records within a flush (`auto_retry_requests`, the core plugin's key).
     pub auto_retry: bool,
+    /// How often metrics are pushed to Fluent Bit's cmetrics context.
+    pub metrics_interval: Duration,
+    /// How often a summary line is logged where the host has no cmetrics functions.
+    pub summary_interval: Duration,
 }
 
 /// Key names, in one place for the README table and the tests.
@@ -148,6 +152,8 @@ pub mod keys {
     pub const COMPRESSION: &str = "compression";
     pub const COMPRESSION_LEVEL: &str = "compression_level";
     pub const AUTO_RETRY_REQUESTS: &str = "auto_retry_requests";
+    pub const METRICS_INTERVAL: &str = "metrics_interval";
+    pub const SUMMARY_INTERVAL: &str = "summary_interval";
 }
 
 impl Config {
@@ -281,6 +287,20 @@ impl Config {
                 invalid(keys::COMPRESSION, &compression_name, &e)
             }
         })?;
+        let metrics_interval = duration(&get, keys::METRICS_INTERVAL, Duration::from_secs(10))?;
+        let summary_interval = duration(&get, keys::SUMMARY_INTERVAL, Duration::from_secs(60))?;
+        for (key, d) in [
+            (keys::METRICS_INTERVAL, metrics_interval),
+            (keys::SUMMARY_INTERVAL, summary_interval),
+        ] {
+            if d < Duration::from_millis(100) {
+                return Err(invalid(
+                    key,
+                    &format!("{d:?}"),
+                    "a duration of at least 100ms",
+                ));
+            }
+        }
         let auto_retry = match get(keys::AUTO_RETRY_REQUESTS) {
             None => true,
             Some(v) => boolean(keys::AUTO_RETRY_REQUESTS, &v)?,
@@ -426,6 +446,8 @@ impl Config {
             aggregation_max_bytes,
             compression,
             auto_retry,
+            metrics_interval,
+            summary_interval,
         })
     }
 }

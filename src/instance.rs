@@ -7,6 +7,7 @@ use crate::dedupe::Delivered;
 use crate::discover;
 use crate::flush::{self, FlushCode};
 use crate::log::Logger;
+use crate::metrics::{self, MetricsSink};
 use crate::retry::Backoff;
 use crate::route::{Router, RouterOptions};
 use crate::runtime;
@@ -80,6 +81,9 @@ pub struct Instance {
     shared: Arc<Shared>,
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     discovery: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The cmetrics sink, the pusher's memory of what was pushed, the instance name.
+    metrics: Option<(Arc<dyn MetricsSink>, Arc<Mutex<metrics::Pusher>>, String)>,
     lease: Mutex<Option<runtime::Lease>>,
     active: Arc<AtomicUsize>,
     closed: AtomicBool,
@@ -89,7 +93,13 @@ pub struct Instance {
 impl Instance {
     /// Starts an instance: takes the shared runtime, builds the client, starts the
     /// dispatcher. Called on Fluent Bit's engine thread.
-    pub fn start(config: Config, log: Logger) -> Result<Instance, StartError> {
+    /// `name` labels the metrics; `metrics` is Fluent Bit's cmetrics context, if any.
+    pub fn start(
+        config: Config,
+        log: Logger,
+        name: &str,
+        metrics: Option<Arc<dyn MetricsSink>>,
+    ) -> Result<Instance, StartError> {
         let lease = runtime::acquire(config.worker_threads)?;
         let (tx, rx) = std_mpsc::sync_channel(1);
         let cfg = config.clone();
@@ -163,6 +173,14 @@ impl Instance {
                 shared.config.discovery_interval,
             ))
         });
+        let pusher = Arc::new(Mutex::new(metrics::Pusher::default()));
+        let metrics_task = lease.handle().spawn(metrics::run(
+            shared.clone(),
+            metrics.clone().map(|m| (m, pusher.clone())),
+            name.to_string(),
+            shared.config.metrics_interval,
+            shared.config.summary_interval,
+        ));
         let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
         let active = Arc::new(AtomicUsize::new(0));
         let dispatcher_shared = shared.clone();
@@ -201,6 +219,8 @@ impl Instance {
             shared,
             jobs: Mutex::new(Some(jobs_tx)),
             discovery: Mutex::new(discovery),
+            metrics_task: Mutex::new(Some(metrics_task)),
+            metrics: metrics.map(|m| (m, pusher, name.to_string())),
             lease: Mutex::new(Some(lease)),
             active,
             closed: AtomicBool::new(false),
@@ -264,6 +284,14 @@ impl Instance {
         {
             d.abort();
         }
+        let metrics_task = self
+            .metrics_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(m) = metrics_task {
+            m.abort();
+        }
         let until = std::time::Instant::now() + grace;
         while self.active.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
@@ -278,6 +306,15 @@ impl Instance {
             c.dropped_records.load(Ordering::Relaxed),
             c.malformed_events.load(Ordering::Relaxed),
         ));
+        // Last values, then no more calls: Fluent Bit destroys the context after exit.
+        if let Some((sink, pusher, name)) = &self.metrics {
+            pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
+                &self.shared,
+                sink.as_ref(),
+                name,
+            );
+            sink.close();
+        }
         if let Some(lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {
             lease.release(Duration::from_secs(5));
         }

@@ -18,6 +18,7 @@ pub mod ffi;
 pub mod flush;
 pub mod instance;
 pub mod log;
+pub mod metrics;
 pub mod msgpack;
 pub mod retry;
 pub mod route;

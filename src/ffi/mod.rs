@@ -6,6 +6,7 @@
 
 pub mod abi;
 mod host;
+mod metrics;
 
 use crate::config::Config;
 use crate::flush::FlushCode;
@@ -108,7 +109,7 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int 
         // SAFETY: checked non-null; Fluent Bit's api table lives as long as the process.
         let api = unsafe { &*p.api };
         let o_ins = p.o_ins;
-        let sink = Arc::new(HostSink::new(api, o_ins));
+        let host_sink = Arc::new(HostSink::new(api, o_ins));
         let name = host::property(api, o_ins, "alias").unwrap_or_else(|| {
             format!(
                 "{}.{}",
@@ -116,7 +117,7 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int 
                 INSTANCE_SEQ.fetch_add(1, Ordering::Relaxed)
             )
         });
-        let log = Logger::new(sink.clone(), &name);
+        let log = Logger::new(host_sink.clone(), &name);
         let config = match Config::from_lookup(|k| host::property(api, o_ins, k)) {
             Ok(c) => c,
             Err(e) => {
@@ -124,14 +125,30 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int 
                 return FLB_ERROR;
             }
         };
-        let instance = match Instance::start(config, log.clone()) {
+        let cmt = match api.output_get_cmt_instance {
+            // SAFETY: Fluent Bit's function, called with the instance it gave us.
+            Some(get) => unsafe { get(o_ins) },
+            None => std::ptr::null_mut(),
+        };
+        let sink =
+            metrics::CmtSink::new(cmt).map(|s| Arc::new(s) as Arc<dyn crate::metrics::MetricsSink>);
+        if sink.is_none() {
+            log.debug(format_args!(
+                "no cmetrics in this host: a summary line is logged every {:?} instead",
+                config.summary_interval
+            ));
+        }
+        let instance = match Instance::start(config, log.clone(), &name, sink) {
             Ok(i) => i,
             Err(e) => {
                 log.error(format_args!("cannot start: {e}"));
                 return FLB_ERROR;
             }
         };
-        let ctx = Box::new(Context { instance, sink });
+        let ctx = Box::new(Context {
+            instance,
+            sink: host_sink,
+        });
         // SAFETY: `context` was checked non-null and is Fluent Bit's proxy context for
         // this instance; it hands `remote_context` back to flush and exit.
         unsafe { (*p.context).remote_context = Box::into_raw(ctx) as *mut c_void };

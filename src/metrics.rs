@@ -1,0 +1,294 @@
+//! Metrics in Fluent Bit's own endpoint (`/api/v2/metrics/prometheus`), per instance and per
+//! stream, pushed from the counters every `metrics_interval`. Where the host has no
+//! cmetrics functions, a summary log line every `summary_interval` instead.
+
+use crate::instance::Shared;
+use crate::log::Level;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One metric: `fluentbit_firehose_fanout_<name>{labels}`.
+#[derive(Debug)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+}
+
+const INSTANCE: &[&str] = &["name"];
+const STREAM: &[&str] = &["name", "stream"];
+
+macro_rules! metric {
+    ($id:ident, $name:literal, $kind:ident, $labels:ident, $help:literal) => {
+        pub static $id: MetricDef = MetricDef {
+            name: $name,
+            help: $help,
+            kind: Kind::$kind,
+            labels: $labels,
+        };
+    };
+}
+
+metric!(
+    RECORDS,
+    "records_total",
+    Counter,
+    STREAM,
+    "Log records accepted by Firehose."
+);
+metric!(
+    BYTES,
+    "bytes_total",
+    Counter,
+    STREAM,
+    "Bytes of log records accepted by Firehose."
+);
+metric!(
+    BILLED,
+    "billed_bytes_total",
+    Counter,
+    STREAM,
+    "Bytes Firehose bills for the accepted records (each rounded up to 5 KB)."
+);
+metric!(
+    THROTTLED,
+    "throttled_records_total",
+    Counter,
+    STREAM,
+    "Log records refused for the stream's quota."
+);
+metric!(
+    FAILED,
+    "failed_records_total",
+    Counter,
+    STREAM,
+    "Log records that failed otherwise (sent again)."
+);
+metric!(
+    REQUESTS,
+    "requests_total",
+    Counter,
+    STREAM,
+    "PutRecordBatch calls."
+);
+metric!(
+    IN_FLIGHT,
+    "in_flight_requests",
+    Gauge,
+    STREAM,
+    "PutRecordBatch calls in flight now."
+);
+metric!(
+    RATE,
+    "rate_bytes_per_second",
+    Gauge,
+    STREAM,
+    "The stream's effective rate as the scheduler sees it."
+);
+metric!(
+    RETRIED,
+    "retried_records_total",
+    Counter,
+    INSTANCE,
+    "Log records sent again within a flush."
+);
+metric!(
+    DROPPED,
+    "dropped_records_total",
+    Counter,
+    INSTANCE,
+    "Log records dropped (over 1,000 KiB, or without log_key)."
+);
+metric!(
+    MALFORMED,
+    "malformed_events_total",
+    Counter,
+    INSTANCE,
+    "Events of chunks that could not be decoded."
+);
+
+/// Where metric values go (Fluent Bit's cmetrics through the FFI).
+pub trait MetricsSink: Send + Sync {
+    /// Adds `value` to a counter, or sets a gauge.
+    fn update(&self, def: &'static MetricDef, label_values: &[&str], value: f64);
+    /// No updates after this: the host's metrics context is going away.
+    fn close(&self);
+}
+
+/// The last values pushed, to turn monotonic counters into increments.
+#[derive(Default)]
+pub struct Pusher {
+    last: HashMap<(&'static str, String), u64>,
+}
+
+impl Pusher {
+    fn counter(
+        &mut self,
+        sink: &dyn MetricsSink,
+        def: &'static MetricDef,
+        labels: &[&str],
+        now: u64,
+    ) {
+        let key = (def.name, labels.join("\u{1}"));
+        let before = self.last.insert(key, now).unwrap_or(0);
+        // Zero increments still create the series, so every stream shows from the start.
+        sink.update(def, labels, now.saturating_sub(before) as f64);
+    }
+
+    /// Pushes every counter and gauge once.
+    pub fn push(&mut self, shared: &Shared, sink: &dyn MetricsSink, instance: &str) {
+        let c = &shared.counters;
+        let one = [instance];
+        self.counter(
+            sink,
+            &RETRIED,
+            &one,
+            c.retried_records.load(Ordering::Relaxed),
+        );
+        self.counter(
+            sink,
+            &DROPPED,
+            &one,
+            c.dropped_records.load(Ordering::Relaxed),
+        );
+        self.counter(
+            sink,
+            &MALFORMED,
+            &one,
+            c.malformed_events.load(Ordering::Relaxed),
+        );
+        let quota = shared.router.options().quota;
+        let max = shared.router.options().max_in_flight;
+        for s in shared.router.streams().iter() {
+            let l = [instance, s.name.as_str()];
+            let st = &s.stats;
+            self.counter(
+                sink,
+                &RECORDS,
+                &l,
+                st.accepted_records.load(Ordering::Relaxed),
+            );
+            self.counter(sink, &BYTES, &l, st.accepted_bytes.load(Ordering::Relaxed));
+            self.counter(sink, &BILLED, &l, st.billed_bytes.load(Ordering::Relaxed));
+            self.counter(
+                sink,
+                &THROTTLED,
+                &l,
+                st.throttled_records.load(Ordering::Relaxed),
+            );
+            self.counter(sink, &FAILED, &l, st.failed_records.load(Ordering::Relaxed));
+            self.counter(sink, &REQUESTS, &l, st.requests.load(Ordering::Relaxed));
+            let in_flight = max.saturating_sub(s.permits.available_permits());
+            sink.update(&IN_FLIGHT, &l, in_flight as f64);
+            sink.update(&RATE, &l, s.effective_rate(quota).bytes);
+        }
+    }
+}
+
+/// Pushes metrics every `interval`, or logs a summary every `summary` when there is no
+/// sink, until aborted.
+pub async fn run(
+    shared: Arc<Shared>,
+    sink: Option<(Arc<dyn MetricsSink>, Arc<std::sync::Mutex<Pusher>>)>,
+    instance: String,
+    interval: Duration,
+    summary: Duration,
+) {
+    match sink {
+        Some((sink, pusher)) => loop {
+            pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
+                &shared,
+                sink.as_ref(),
+                &instance,
+            );
+            tokio::time::sleep(interval).await;
+        },
+        None => {
+            let mut last = Snapshot::take(&shared);
+            let mut since = Instant::now();
+            loop {
+                tokio::time::sleep(summary).await;
+                let now = Snapshot::take(&shared);
+                if now.records != last.records || now.throttled != last.throttled {
+                    shared.log.log(
+                        Level::Info,
+                        format_args!("{}", now.since(&last, since.elapsed())),
+                    );
+                }
+                last = now;
+                since = Instant::now();
+            }
+        }
+    }
+}
+
+/// Totals for the summary line.
+struct Snapshot {
+    records: u64,
+    bytes: u64,
+    billed: u64,
+    throttled: u64,
+    retried: u64,
+    dropped: u64,
+    per_stream: Vec<(String, u64)>,
+}
+
+impl Snapshot {
+    fn take(shared: &Shared) -> Snapshot {
+        let streams = shared.router.streams();
+        let sum =
+            |f: fn(&crate::route::StreamStats) -> u64| streams.iter().map(|s| f(&s.stats)).sum();
+        Snapshot {
+            records: sum(|s| s.accepted_records.load(Ordering::Relaxed)),
+            bytes: sum(|s| s.accepted_bytes.load(Ordering::Relaxed)),
+            billed: sum(|s| s.billed_bytes.load(Ordering::Relaxed)),
+            throttled: sum(|s| s.throttled_records.load(Ordering::Relaxed)),
+            retried: shared.counters.retried_records.load(Ordering::Relaxed),
+            dropped: shared.counters.dropped_records.load(Ordering::Relaxed),
+            per_stream: streams
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        s.stats.accepted_records.load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn since(&self, before: &Snapshot, over: Duration) -> String {
+        let streams: Vec<String> = self
+            .per_stream
+            .iter()
+            .map(|(n, v)| {
+                let b = before
+                    .per_stream
+                    .iter()
+                    .find(|(m, _)| m == n)
+                    .map_or(0, |(_, v)| *v);
+                format!("{n}={}", v.saturating_sub(b))
+            })
+            .collect();
+        format!(
+            "in the last {:.0}s: {} record(s) delivered ({} bytes, billed as {}), {} throttled, {} resent, {} dropped; per stream: {}",
+            over.as_secs_f64(),
+            self.records - before.records,
+            self.bytes - before.bytes,
+            self.billed - before.billed,
+            self.throttled - before.throttled,
+            self.retried - before.retried,
+            self.dropped - before.dropped,
+            streams.join(" ")
+        )
+    }
+}

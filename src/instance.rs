@@ -82,8 +82,7 @@ pub struct Instance {
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     discovery: Mutex<Option<tokio::task::JoinHandle<()>>>,
     metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// The cmetrics sink, the pusher's memory of what was pushed, the instance name.
-    metrics: Option<(Arc<dyn MetricsSink>, Arc<Mutex<metrics::Pusher>>, String)>,
+    reporter: Option<Arc<metrics::Reporter>>,
     lease: Mutex<Option<runtime::Lease>>,
     active: Arc<AtomicUsize>,
     closed: AtomicBool,
@@ -173,11 +172,10 @@ impl Instance {
                 shared.config.discovery_interval,
             ))
         });
-        let pusher = Arc::new(Mutex::new(metrics::Pusher::default()));
+        let reporter = metrics.map(|m| Arc::new(metrics::Reporter::new(m, name)));
         let metrics_task = lease.handle().spawn(metrics::run(
             shared.clone(),
-            metrics.clone().map(|m| (m, pusher.clone())),
-            name.to_string(),
+            reporter.clone(),
             shared.config.metrics_interval,
             shared.config.summary_interval,
         ));
@@ -220,7 +218,7 @@ impl Instance {
             jobs: Mutex::new(Some(jobs_tx)),
             discovery: Mutex::new(discovery),
             metrics_task: Mutex::new(Some(metrics_task)),
-            metrics: metrics.map(|m| (m, pusher, name.to_string())),
+            reporter,
             lease: Mutex::new(Some(lease)),
             active,
             closed: AtomicBool::new(false),

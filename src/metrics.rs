@@ -194,22 +194,48 @@ impl Pusher {
     }
 }
 
+/// An instance's metrics: the sink, what was pushed so far, the instance's name label.
+pub struct Reporter {
+    sink: Arc<dyn MetricsSink>,
+    pusher: std::sync::Mutex<Pusher>,
+    instance: String,
+}
+
+impl Reporter {
+    pub fn new(sink: Arc<dyn MetricsSink>, instance: &str) -> Reporter {
+        Reporter {
+            sink,
+            pusher: std::sync::Mutex::new(Pusher::default()),
+            instance: instance.to_string(),
+        }
+    }
+
+    pub fn push(&self, shared: &Shared) {
+        self.pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
+            shared,
+            self.sink.as_ref(),
+            &self.instance,
+        );
+    }
+
+    /// A last push, then no more calls.
+    pub fn finish(&self, shared: &Shared) {
+        self.push(shared);
+        self.sink.close();
+    }
+}
+
 /// Pushes metrics every `interval`, or logs a summary every `summary` when there is no
-/// sink, until aborted.
+/// reporter, until aborted.
 pub async fn run(
     shared: Arc<Shared>,
-    sink: Option<(Arc<dyn MetricsSink>, Arc<std::sync::Mutex<Pusher>>)>,
-    instance: String,
+    reporter: Option<Arc<Reporter>>,
     interval: Duration,
     summary: Duration,
 ) {
-    match sink {
-        Some((sink, pusher)) => loop {
-            pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
-                &shared,
-                sink.as_ref(),
-                &instance,
-            );
+    match reporter {
+        Some(r) => loop {
+            r.push(&shared);
             tokio::time::sleep(interval).await;
         },
         None => {

@@ -305,13 +305,8 @@ impl Instance {
             c.malformed_events.load(Ordering::Relaxed),
         ));
         // Last values, then no more calls: Fluent Bit destroys the context after exit.
-        if let Some((sink, pusher, name)) = &self.metrics {
-            pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
-                &self.shared,
-                sink.as_ref(),
-                name,
-            );
-            sink.close();
+        if let Some(r) = &self.reporter {
+            r.finish(&self.shared);
         }
         if let Some(lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {
             lease.release(Duration::from_secs(5));

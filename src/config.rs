@@ -31,6 +31,15 @@ pub enum ConfigError {
     },
 }
 
+/// When a flush answers (`delivery_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// FLB_OK only when every record was accepted.
+    Sync,
+    /// FLB_OK once the chunk is in the plugin's bounded buffer.
+    Async,
+}
+
 /// Whether many log records go into one Firehose record (`aggregation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregation {
@@ -110,6 +119,11 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// How often a summary line is logged where the host has no cmetrics functions.
     pub summary_interval: Duration,
+    pub delivery_mode: DeliveryMode,
+    /// Async mode: most bytes of chunks held for delivery.
+    pub buffer_max_bytes: usize,
+    /// Async mode: how long exit waits for the buffer to drain.
+    pub shutdown_timeout: Duration,
 }
 
 /// Key names, in one place for the README table and the tests.
@@ -154,6 +168,9 @@ pub mod keys {
     pub const AUTO_RETRY_REQUESTS: &str = "auto_retry_requests";
     pub const METRICS_INTERVAL: &str = "metrics_interval";
     pub const SUMMARY_INTERVAL: &str = "summary_interval";
+    pub const DELIVERY_MODE: &str = "delivery_mode";
+    pub const BUFFER_MAX_BYTES: &str = "buffer_max_bytes";
+    pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
 }
 
 impl Config {
@@ -301,6 +318,27 @@ impl Config {
                 ));
             }
         }
+        let delivery_mode = match get(keys::DELIVERY_MODE).map(|v| v.to_ascii_lowercase()) {
+            None => DeliveryMode::Sync,
+            Some(v) if v == "sync" => DeliveryMode::Sync,
+            Some(v) if v == "async" => DeliveryMode::Async,
+            Some(v) => return Err(invalid(keys::DELIVERY_MODE, &v, "sync or async")),
+        };
+        let buffer_max_bytes = match get(keys::BUFFER_MAX_BYTES) {
+            None => 128 * 1024 * 1024,
+            Some(v) => {
+                let n = rate(&|_| Some(v.clone()), keys::BUFFER_MAX_BYTES, 0.0)?;
+                if n < 1024.0 * 1024.0 {
+                    return Err(invalid(
+                        keys::BUFFER_MAX_BYTES,
+                        &v,
+                        "at least 1MiB (a size such as 64MiB)",
+                    ));
+                }
+                n as usize
+            }
+        };
+        let shutdown_timeout = duration(&get, keys::SHUTDOWN_TIMEOUT, Duration::from_secs(10))?;
         let auto_retry = match get(keys::AUTO_RETRY_REQUESTS) {
             None => true,
             Some(v) => boolean(keys::AUTO_RETRY_REQUESTS, &v)?,
@@ -448,6 +486,9 @@ impl Config {
             auto_retry,
             metrics_interval,
             summary_interval,
+            delivery_mode,
+            buffer_max_bytes,
+            shutdown_timeout,
         })
     }
 }

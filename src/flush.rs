@@ -177,6 +177,24 @@ pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode 
     }
 }
 
+/// Async mode: delivers a chunk Fluent Bit was already told is done, trying again (only
+/// the records not yet accepted) until it is delivered or the instance stops.
+pub async fn run_buffered(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) {
+    let size = chunk.len();
+    let mut attempt = 0;
+    loop {
+        let code = run(shared.clone(), chunk.clone(), tag.clone()).await;
+        if code != FlushCode::Retry || shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
+        attempt += 1;
+        tokio::time::sleep(shared.backoff.delay(attempt)).await;
+    }
+    shared
+        .buffered
+        .fetch_sub(size, std::sync::atomic::Ordering::AcqRel);
+}
+
 enum Delivered {
     All,
     Partly { pending: usize, reason: String },

@@ -2,7 +2,7 @@
 //! hand-over of flushes from Fluent Bit's threads to the shared runtime.
 
 use crate::client;
-use crate::config::{Aggregation, Config};
+use crate::config::{Aggregation, Config, DeliveryMode};
 use crate::dedupe::Delivered;
 use crate::discover;
 use crate::flush::{self, FlushCode};
@@ -68,13 +68,18 @@ pub struct Shared {
     pub counters: Counters,
     /// Records accepted of chunks that Fluent Bit will retry.
     pub delivered: Delivered,
+    /// Async mode: bytes of chunks taken and not yet delivered.
+    pub buffered: AtomicUsize,
+    /// Set at exit: buffered chunks stop retrying.
+    pub stopping: AtomicBool,
 }
 
 /// A flush handed to the runtime.
 struct Job {
     chunk: Vec<u8>,
     tag: String,
-    done: std_mpsc::SyncSender<FlushCode>,
+    /// Who waits for the outcome (sync mode); `None` in async mode.
+    done: Option<std_mpsc::SyncSender<FlushCode>>,
 }
 
 pub struct Instance {
@@ -124,6 +129,8 @@ impl Instance {
         let shared = Arc::new(Shared {
             router,
             delivered: Delivered::new(config.retry_memory_chunks),
+            buffered: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
             backoff: Backoff {
                 initial: config.retry_initial_backoff,
                 max: config.retry_max_backoff,
@@ -189,8 +196,13 @@ impl Instance {
                 let shared = dispatcher_shared.clone();
                 let active = dispatcher_active.clone();
                 tokio::spawn(async move {
-                    let code = flush::run(shared, job.chunk, job.tag).await;
-                    let _ = job.done.send(code);
+                    match job.done {
+                        Some(done) => {
+                            let code = flush::run(shared, job.chunk, job.tag).await;
+                            let _ = done.send(code);
+                        }
+                        None => flush::run_buffered(shared, job.chunk, job.tag).await,
+                    }
                     active.fetch_sub(1, Ordering::AcqRel);
                 });
             }
@@ -237,17 +249,16 @@ impl Instance {
         if self.closed.load(Ordering::Acquire) {
             return FlushCode::Retry;
         }
+        if self.shared.config.delivery_mode == DeliveryMode::Async {
+            return self.enqueue(chunk, tag);
+        }
         let (done, rx) = std_mpsc::sync_channel(1);
-        {
-            let guard = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(jobs) = guard.as_ref() else {
-                return FlushCode::Retry;
-            };
-            self.active.fetch_add(1, Ordering::AcqRel);
-            if jobs.send(Job { chunk, tag, done }).is_err() {
-                self.active.fetch_sub(1, Ordering::AcqRel);
-                return FlushCode::Retry;
-            }
+        if !self.submit(Job {
+            chunk,
+            tag,
+            done: Some(done),
+        }) {
+            return FlushCode::Retry;
         }
         // The job keeps its own deadline and then waits for calls in flight (each bounded
         // by request_timeout); the margin only guards against a stalled runtime.
@@ -255,6 +266,51 @@ impl Instance {
         match rx.recv_timeout(cfg.flush_timeout + cfg.request_timeout + Duration::from_secs(5)) {
             Ok(code) => code,
             Err(_) => FlushCode::Retry,
+        }
+    }
+
+    /// Hands a job to the runtime; false when the instance no longer takes work.
+    fn submit(&self, job: Job) -> bool {
+        let guard = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(jobs) = guard.as_ref() else {
+            return false;
+        };
+        self.active.fetch_add(1, Ordering::AcqRel);
+        if jobs.send(job).is_err() {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Async mode: FLB_OK once the chunk is in the bounded buffer, FLB_RETRY when the
+    /// buffer is full (backpressure: Fluent Bit keeps the chunk), never a drop.
+    fn enqueue(&self, chunk: Vec<u8>, tag: String) -> FlushCode {
+        let size = chunk.len();
+        let max = self.shared.config.buffer_max_bytes;
+        let taken = self
+            .shared
+            .buffered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                (b + size <= max).then_some(b + size)
+            });
+        if taken.is_err() {
+            self.shared.log.limited(
+                "buffer-full",
+                crate::log::Level::Warn,
+                format_args!("buffer_max_bytes ({max}) is full: answering FLB_RETRY so Fluent Bit keeps the chunk"),
+            );
+            return FlushCode::Retry;
+        }
+        if self.submit(Job {
+            chunk,
+            tag,
+            done: None,
+        }) {
+            FlushCode::Ok
+        } else {
+            self.shared.buffered.fetch_sub(size, Ordering::AcqRel);
+            FlushCode::Retry
         }
     }
 
@@ -290,9 +346,22 @@ impl Instance {
         if let Some(m) = metrics_task {
             m.abort();
         }
+        // Async mode drains the buffer for up to shutdown_timeout.
+        let grace = match self.shared.config.delivery_mode {
+            DeliveryMode::Async => self.shared.config.shutdown_timeout,
+            DeliveryMode::Sync => grace,
+        };
         let until = std::time::Instant::now() + grace;
         while self.active.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
+        }
+        self.shared.stopping.store(true, Ordering::Release);
+        let left = self.shared.buffered.load(Ordering::Acquire);
+        if left > 0 {
+            self.shared.log.error(format_args!(
+                "{left} bytes of buffered chunks were not delivered within shutdown_timeout ({:?}) and are lost (delivery_mode async)",
+                self.shared.config.shutdown_timeout
+            ));
         }
         let c = &self.shared.counters;
         self.shared.log.info(format_args!(

@@ -1,0 +1,173 @@
+//! `delivery_mode async`: FLB_OK once a chunk is in the bounded buffer, FLB_RETRY when the
+//! buffer is full (backpressure, never a drop), and a drain at exit.
+
+mod common;
+
+use firehose_emulator::{Emulator, EmulatorConfig, Faults, StreamSpec};
+use flb_host::chunk::{ChunkBuilder, EventTime};
+use flb_host::{Plugin, FLB_OK, FLB_RETRY};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn chunk(first: u64, n: u64, pad: usize) -> Vec<u8> {
+    let mut b = ChunkBuilder::new();
+    let filler = "p".repeat(pad);
+    for seq in first..first + n {
+        b.push_v2(
+            EventTime {
+                sec: 1_764_000_000,
+                nsec: 0,
+            },
+            &json!({}),
+            &json!({"seq": seq, "log": filler}),
+        );
+    }
+    b.finish()
+}
+
+fn counts(emu: &Emulator, stream: &str) -> BTreeMap<u64, u32> {
+    let mut m = BTreeMap::new();
+    for r in emu.records(stream) {
+        for l in r.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            *m.entry(v["seq"].as_u64().unwrap()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn setup(stream: &str) -> (Emulator, Plugin) {
+    common::test_env();
+    let emu = Emulator::start(EmulatorConfig {
+        streams: vec![StreamSpec::new(stream)],
+        ..Default::default()
+    })
+    .expect("emulator");
+    (emu, Plugin::load(common::plugin_path()).expect("load"))
+}
+
+#[test]
+fn answers_at_once_and_delivers_in_the_background() {
+    let (emu, plugin) = setup("as");
+    emu.set_faults(
+        Some("as"),
+        Faults {
+            latency: Duration::from_millis(400),
+            ..Default::default()
+        },
+    );
+    let ep = emu.endpoint();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", &ep),
+            ("delivery_streams", "as"),
+            ("delivery_mode", "async"),
+        ])
+        .expect("init");
+    let t = Instant::now();
+    for k in 0..5 {
+        assert_eq!(ins.flush(&chunk(k * 100, 100, 50), "t"), FLB_OK);
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "did not wait for delivery: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(ins.exit(), FLB_OK, "exit drains the buffer");
+    let c = counts(&emu, "as");
+    assert_eq!(c.len(), 500);
+    assert!(c.values().all(|&n| n == 1));
+}
+
+#[test]
+fn a_full_buffer_pushes_back_and_nothing_is_lost() {
+    let (emu, plugin) = setup("full");
+    emu.set_faults(
+        Some("full"),
+        Faults {
+            outage: true,
+            ..Default::default()
+        },
+    );
+    let ep = emu.endpoint();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", &ep),
+            ("delivery_streams", "full"),
+            ("delivery_mode", "async"),
+            ("buffer_max_bytes", "1MiB"),
+            ("flush_timeout", "300ms"),
+            ("retry_initial_backoff", "20ms"),
+            ("retry_max_backoff", "100ms"),
+        ])
+        .expect("init");
+    let chunks: Vec<Vec<u8>> = (0..4).map(|k| chunk(k * 1000, 1000, 420)).collect();
+    assert!(chunks[0].len() > 400_000 && chunks[0].len() < 520_000);
+    assert_eq!(ins.flush(&chunks[0], "t"), FLB_OK);
+    assert_eq!(ins.flush(&chunks[1], "t"), FLB_OK);
+    assert_eq!(
+        ins.flush(&chunks[2], "t"),
+        FLB_RETRY,
+        "the buffer is full: Fluent Bit keeps it"
+    );
+    assert!(!flb_host::logs_containing("buffer_max_bytes (1048576) is full").is_empty());
+    // The service comes back; Fluent Bit retries the refused chunk.
+    emu.set_faults(Some("full"), Faults::default());
+    let t = Instant::now();
+    loop {
+        match ins.flush(&chunks[2], "t") {
+            FLB_OK => break,
+            _ => {
+                assert!(t.elapsed() < Duration::from_secs(10), "the buffer drains");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    assert_eq!(ins.flush(&chunks[3], "t"), FLB_OK);
+    assert_eq!(ins.exit(), FLB_OK);
+    let c = counts(&emu, "full");
+    assert_eq!(c.len(), 4000, "everything delivered");
+    assert!(c.values().all(|&n| n == 1), "once");
+}
+
+#[test]
+fn what_cannot_drain_by_shutdown_timeout_is_reported_lost() {
+    let (emu, plugin) = setup("stuck");
+    emu.set_faults(
+        Some("stuck"),
+        Faults {
+            outage: true,
+            ..Default::default()
+        },
+    );
+    let ep = emu.endpoint();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", &ep),
+            ("delivery_streams", "stuck"),
+            ("delivery_mode", "async"),
+            ("shutdown_timeout", "500ms"),
+            ("flush_timeout", "200ms"),
+        ])
+        .expect("init");
+    let data = chunk(0, 10, 10);
+    assert_eq!(ins.flush(&data, "t"), FLB_OK);
+    let t = Instant::now();
+    assert_eq!(ins.exit(), FLB_OK);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "exit is bounded: {:?}",
+        t.elapsed()
+    );
+    let lost = flb_host::logs_containing("were not delivered within shutdown_timeout");
+    assert_eq!(lost.len(), 1);
+    assert!(
+        lost[0].message.contains(&format!("{} bytes", data.len())),
+        "{}",
+        lost[0].message
+    );
+}

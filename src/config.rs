@@ -457,7 +457,7 @@ impl Config {
                 ));
             }
         }
-        let max_in_flight_per_stream = count(&get, keys::MAX_IN_FLIGHT_PER_STREAM, 4, 1..=64)?;
+        let max_in_flight_per_stream = count(&get, keys::MAX_IN_FLIGHT_PER_STREAM, 16, 1..=64)?;
         let worker_threads = count(&get, keys::WORKER_THREADS, 2, 1..=64)?;
 
         Ok(Config {

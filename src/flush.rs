@@ -554,7 +554,7 @@ impl Job {
                     _ = cancel.wait_for(|c| *c) => return out,
                 }
             }
-            let _permit = tokio::select! {
+            let permit = tokio::select! {
                 permit = out.stream.permits.clone().acquire_owned() => permit,
                 _ = cancel.wait_for(|c| *c) => return out,
             };
@@ -596,6 +596,12 @@ impl Job {
                 }
                 per_record
             }));
+            if let Ok(permit) = permit {
+                // The stream's in-flight limit went down meanwhile: give the slot up.
+                if out.stream.retire_permit() {
+                    permit.forget();
+                }
+            }
             out
         });
     }

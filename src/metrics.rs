@@ -167,7 +167,6 @@ impl Pusher {
             c.malformed_events.load(Ordering::Relaxed),
         );
         let quota = shared.router.options().quota;
-        let max = shared.router.options().max_in_flight;
         for s in shared.router.streams().iter() {
             let l = [instance, s.name.as_str()];
             let st = &s.stats;
@@ -187,8 +186,7 @@ impl Pusher {
             );
             self.counter(sink, &FAILED, &l, st.failed_records.load(Ordering::Relaxed));
             self.counter(sink, &REQUESTS, &l, st.requests.load(Ordering::Relaxed));
-            let in_flight = max.saturating_sub(s.permits.available_permits());
-            sink.update(&IN_FLIGHT, &l, in_flight as f64);
+            sink.update(&IN_FLIGHT, &l, s.in_flight() as f64);
             sink.update(&RATE, &l, s.effective_rate(quota).bytes);
         }
     }

@@ -80,6 +80,8 @@ const INCREASE_PER_SEC: f64 = 0.02;
 const MIN_SCALE: f64 = 0.01;
 /// Seconds of quota a stream may take at once after idling (the bucket's depth).
 const BURST_SECS: f64 = 0.5;
+/// Calls in flight per stream at first; adapts up to `max_in_flight`.
+const INITIAL_IN_FLIGHT: usize = 2;
 /// Consecutive failed calls (network, 5xx) after which a stream leaves the rotation.
 const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 
@@ -129,8 +131,13 @@ pub struct Stream {
     pub name: String,
     /// Configured by name (kept) rather than discovered by prefix (may leave).
     pub configured: bool,
-    /// Bounds the PutRecordBatch calls in flight to this stream.
+    /// Bounds the PutRecordBatch calls in flight to this stream; holds `limit` permits.
     pub permits: Arc<Semaphore>,
+    /// Calls allowed in flight now: grows by one while calls queue for a slot and nothing
+    /// goes wrong, halves on throttling or errors (1 ..= max_in_flight).
+    limit: AtomicUsize,
+    /// Permits to retire as calls finish, after the limit went down.
+    debt: AtomicUsize,
     pub stats: StreamStats,
     /// Hash of the name, for rendezvous hashing.
     name_hash: u64,
@@ -145,7 +152,11 @@ impl Stream {
         Stream {
             name: name.to_string(),
             configured,
-            permits: Arc::new(Semaphore::new(opts.max_in_flight.max(1))),
+            permits: Arc::new(Semaphore::new(
+                INITIAL_IN_FLIGHT.min(opts.max_in_flight).max(1),
+            )),
+            limit: AtomicUsize::new(INITIAL_IN_FLIGHT.min(opts.max_in_flight).max(1)),
+            debt: AtomicUsize::new(0),
             stats: StreamStats::default(),
             name_hash: xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
             aggregate: AtomicBool::new(opts.aggregate_default),
@@ -181,6 +192,51 @@ impl Stream {
 
     pub fn is_up(&self) -> bool {
         self.lock().health == Health::Up
+    }
+
+    /// Calls allowed in flight now.
+    pub fn in_flight_limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight_limit()
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// After a call: true when its permit must be retired (the limit went down).
+    pub fn retire_permit(&self) -> bool {
+        self.debt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+            .is_ok()
+    }
+
+    fn grow(&self, max: usize) {
+        // Only when every slot is taken: calls are waiting for one.
+        if self.permits.available_permits() == 0
+            && self.debt.load(Ordering::Acquire) == 0
+            && self
+                .limit
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                    (l < max).then_some(l + 1)
+                })
+                .is_ok()
+        {
+            self.permits.add_permits(1);
+        }
+    }
+
+    fn shrink(&self) {
+        if let Ok(old) = self
+            .limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                (l > 1).then_some((l / 2).max(1))
+            })
+        {
+            self.debt
+                .fetch_add(old - (old / 2).max(1), Ordering::AcqRel);
+        }
     }
 
     pub fn aggregates(&self) -> bool {
@@ -378,8 +434,7 @@ impl Router {
             }
             st.refill(self.opts.quota, now);
             let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
-            let busy = self.opts.max_in_flight
-                - s.permits.available_permits().min(self.opts.max_in_flight);
+            let busy = s.in_flight();
             let better = match best {
                 None => true,
                 Some((w, b, _)) => wait < w || (wait == w && busy < b),
@@ -487,6 +542,9 @@ impl Router {
                 if *throttled > 0 {
                     s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
                     Self::throttled(&mut st, sent, now);
+                    s.shrink();
+                } else {
+                    s.grow(self.opts.max_in_flight);
                 }
             }
             Outcome::Throttled => {
@@ -495,6 +553,7 @@ impl Router {
                 st.consecutive_errors = 0;
                 st.health = Health::Up;
                 Self::throttled(&mut st, sent, now);
+                s.shrink();
             }
             Outcome::StreamError(reason) => {
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
@@ -502,6 +561,7 @@ impl Router {
             }
             Outcome::Transient(reason) => {
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                s.shrink();
                 st.consecutive_errors += 1;
                 if st.consecutive_errors >= MAX_CONSECUTIVE_ERRORS || was_down {
                     self.down(s, &mut st, reason, now);
@@ -648,6 +708,45 @@ mod tests {
             r.report(&a, Instant::now(), &Outcome::Transient("timeout".into()));
         }
         assert!(!a.is_up());
+    }
+
+    #[test]
+    fn in_flight_limit_grows_while_saturated_and_halves_on_throttling() {
+        let r = router(&["a"], q(1e12), Balance::Adaptive);
+        let s = r.streams()[0].clone();
+        assert_eq!(s.in_flight_limit(), 2);
+        let done = Outcome::Done {
+            accepted: 1,
+            bytes: 1,
+            throttled: 0,
+            failed: 0,
+            frames: 1,
+            billed: 5120,
+        };
+        // not saturated: no growth
+        r.report(&s, Instant::now(), &done);
+        assert_eq!(s.in_flight_limit(), 2);
+        // saturated: grows by one per success, up to the max (4 here)
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            while let Ok(p) = s.permits.clone().try_acquire_owned() {
+                held.push(p);
+            }
+            r.report(&s, Instant::now(), &done);
+        }
+        assert_eq!(s.in_flight_limit(), 4);
+        r.report(&s, Instant::now(), &Outcome::Throttled);
+        assert_eq!(s.in_flight_limit(), 2);
+        // the two extra permits are retired as calls finish
+        let mut retired = 0;
+        for p in held.drain(..) {
+            if s.retire_permit() {
+                p.forget();
+                retired += 1;
+            }
+        }
+        assert_eq!(retired, 2);
+        assert_eq!(s.permits.available_permits(), 2);
     }
 
     #[test]

@@ -21,7 +21,8 @@ fn small_lines(n: usize) -> Vec<u8> {
     for i in 0..n {
         rmp::encode::write_array_len(&mut b, 2).unwrap();
         rmp::encode::write_array_len(&mut b, 2).unwrap();
-        ext_time(&mut b, 1_764_000_000 + i as u32);
+        // a busy service: a thousand lines a second
+        ext_time(&mut b, 1_764_000_000 + (i / 1000) as u32);
         rmp::encode::write_map_len(&mut b, 0).unwrap();
         rmp::encode::write_map_len(&mut b, 2).unwrap();
         rmp::encode::write_str(&mut b, "log").unwrap();
@@ -38,23 +39,33 @@ fn small_lines(n: usize) -> Vec<u8> {
 
 /// The real Kubernetes chunk captured from Fluent Bit (2,000 records of ~850 bytes).
 fn k8s_records() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/samples/k8s_tail_chunk.msgpack"))
-        .expect("tests/data/samples/k8s_tail_chunk.msgpack")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/samples/k8s_tail_chunk.msgpack"
+    ))
+    .expect("tests/data/samples/k8s_tail_chunk.msgpack")
 }
 
 fn bench(c: &mut Criterion) {
-    let inputs = [("small_100B", small_lines(20_000)), ("k8s_1KB", k8s_records())];
-    let mut time_key = EncodeOptions::default();
-    time_key.time_key = Some("@timestamp".into());
+    let inputs = [
+        ("small_100B", small_lines(20_000)),
+        ("k8s_1KB", k8s_records()),
+    ];
+    let time_key = EncodeOptions {
+        time_key: Some("@timestamp".into()),
+        ..Default::default()
+    };
     let mut g = c.benchmark_group("decode_encode");
     for (name, chunk) in &inputs {
         g.throughput(Throughput::Bytes(chunk.len() as u64));
         g.bench_with_input(BenchmarkId::new("json", name), chunk, |b, chunk| {
             b.iter(|| black_box(prepare(&EncodeOptions::default(), black_box(chunk))))
         });
-        g.bench_with_input(BenchmarkId::new("json+time_key", name), chunk, |b, chunk| {
-            b.iter(|| black_box(prepare(&time_key, black_box(chunk))))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("json+time_key", name),
+            chunk,
+            |b, chunk| b.iter(|| black_box(prepare(&time_key, black_box(chunk)))),
+        );
     }
     g.finish();
 
@@ -62,15 +73,37 @@ fn bench(c: &mut Criterion) {
     for (name, chunk) in &inputs {
         g.throughput(Throughput::Bytes(chunk.len() as u64));
         for (label, framing) in [
-            ("single", Framing { aggregate_max: None, compression: Compression::None }),
-            ("aggregated", Framing { aggregate_max: Some(MAX_RECORD_BYTES), compression: Compression::None }),
-            ("aggregated+zstd", Framing { aggregate_max: Some(MAX_RECORD_BYTES), compression: Compression::Zstd { level: 3 } }),
+            (
+                "single",
+                Framing {
+                    aggregate_max: None,
+                    compression: Compression::None,
+                },
+            ),
+            (
+                "aggregated",
+                Framing {
+                    aggregate_max: Some(MAX_RECORD_BYTES),
+                    compression: Compression::None,
+                },
+            ),
+            (
+                "aggregated+zstd",
+                Framing {
+                    aggregate_max: Some(MAX_RECORD_BYTES),
+                    compression: Compression::Zstd { level: 3 },
+                },
+            ),
         ] {
             g.bench_with_input(BenchmarkId::new(label, name), chunk, |b, chunk| {
                 b.iter(|| {
                     let p = prepare(&EncodeOptions::default(), chunk);
                     let idx: Vec<u32> = (0..p.records.len() as u32).collect();
-                    let max = if framing.aggregate_max.is_some() { usize::MAX } else { batch::MAX_BATCH_RECORDS };
+                    let max = if framing.aggregate_max.is_some() {
+                        usize::MAX
+                    } else {
+                        batch::MAX_BATCH_RECORDS
+                    };
                     let mut frames = 0;
                     for b in batch::split_limited(&idx, &p.records, max) {
                         frames += batch::frame(&p.records, b, framing).unwrap().len();

@@ -7,7 +7,7 @@
 //! (type 0, 8 bytes) → number `seconds.nanoseconds`; any other ext → base64 string of its
 //! payload; non-string map keys → their JSON text as a string; NaN and ±inf → null.
 
-use crate::decode::Event;
+use crate::decode::{Event, EventTime};
 use crate::msgpack::{Header, LexError, Lexer};
 use crate::timefmt::TimeFormat;
 use base64::Engine;
@@ -65,6 +65,8 @@ pub struct Encoder {
     log_key: Option<std::sync::Arc<str>>,
     stack: Vec<Frame>,
     scratch: Vec<u8>,
+    /// The last time formatted for `time_key`: records of one chunk share their second.
+    time_cache: Option<(EventTime, Vec<u8>)>,
     /// Output larger than this aborts the record (it could never be sent).
     limit: usize,
 }
@@ -76,6 +78,7 @@ impl Encoder {
             opts,
             stack: Vec::new(),
             scratch: Vec::new(),
+            time_cache: None,
             limit,
         }
     }
@@ -151,7 +154,23 @@ impl Encoder {
             }
             write_str(out, tk.as_bytes(), None);
             out.extend_from_slice(b":\"");
-            self.opts.time_format.write(ev.time, out);
+            let key = if self.opts.time_format.uses_fraction() {
+                ev.time
+            } else {
+                EventTime {
+                    sec: ev.time.sec,
+                    nsec: 0,
+                }
+            };
+            match &mut self.time_cache {
+                Some((t, text)) if *t == key => out.extend_from_slice(text),
+                cache => {
+                    let mut text = Vec::with_capacity(32);
+                    self.opts.time_format.write(ev.time, &mut text);
+                    out.extend_from_slice(&text);
+                    *cache = Some((key, text));
+                }
+            }
             out.push(b'"');
         }
         out.extend_from_slice(b"}\n");
@@ -357,12 +376,12 @@ static ESCAPE: [u8; 256] = {
 /// replaced.
 pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
     let lossy;
-    let mut s: &[u8] = match std::str::from_utf8(bytes) {
-        Ok(_) => bytes,
-        Err(_) => {
-            lossy = String::from_utf8_lossy(bytes).into_owned();
-            lossy.as_bytes()
-        }
+    // ASCII (most log text) is valid UTF-8: the cheap word-at-a-time check suffices.
+    let mut s: &[u8] = if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        bytes
+    } else {
+        lossy = String::from_utf8_lossy(bytes).into_owned();
+        lossy.as_bytes()
     };
     let replaced;
     if let Some(r) = replace_dots {
@@ -372,27 +391,51 @@ pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
             s = replaced.as_bytes();
         }
     }
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    for (i, &b) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        // Eight bytes at a time while none needs escaping.
+        if let Some(word) = s.get(i..i + 8) {
+            let w = u64::from_le_bytes([
+                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+            ]);
+            if !needs_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = s[i];
         let e = ESCAPE[b as usize];
-        if e == 0 {
-            continue;
+        if e != 0 {
+            out.extend_from_slice(&s[run..i]);
+            run = i + 1;
+            if e == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            } else {
+                out.push(b'\\');
+                out.push(e);
+            }
         }
-        out.extend_from_slice(&s[run..i]);
-        run = i + 1;
-        if e == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.push(b'\\');
-            out.push(e);
-        }
+        i += 1;
     }
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `w` is a control character (< 0x20), `"` or `\\` (SWAR: the
+/// classic "has a zero byte" and "has a byte less than n" bit tricks).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
 }
 
 /// Hash of the value of top-level `key` in the event's body (its msgpack bytes), or 0 when
@@ -418,4 +461,23 @@ pub fn key_hash(ev: &Event<'_>, key: &str) -> u64 {
         }
     }
     0
+}
+
+#[cfg(test)]
+mod swar_tests {
+    #[test]
+    fn needs_escape_matches_the_table_for_every_byte_at_every_position() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[pos] = b;
+                let expect = super::ESCAPE[b as usize] != 0;
+                assert_eq!(
+                    super::needs_escape(u64::from_le_bytes(bytes)),
+                    expect,
+                    "byte {b:#x} at {pos}"
+                );
+            }
+        }
+    }
 }

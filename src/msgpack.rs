@@ -69,6 +69,7 @@ impl<'a> Lexer<'a> {
         &self.buf[start..start + len]
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], LexError> {
         if self.remaining() < n {
             return Err(LexError::Truncated);
@@ -78,6 +79,7 @@ impl<'a> Lexer<'a> {
         Ok(s)
     }
 
+    #[inline]
     fn be<const N: usize>(&mut self) -> Result<[u8; N], LexError> {
         let s = self.take(N)?;
         let mut a = [0u8; N];
@@ -92,6 +94,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads the next header; payload bytes of strings, bins and exts are consumed too.
+    #[inline]
     pub fn read(&mut self) -> Result<Header, LexError> {
         let m = self.be::<1>()?[0];
         Ok(match m {

@@ -99,6 +99,11 @@ impl TimeFormat {
         Ok(TimeFormat { toks })
     }
 
+    /// Whether the output depends on the fraction of a second.
+    pub fn uses_fraction(&self) -> bool {
+        self.toks.iter().any(|t| matches!(t, Tok::Frac(_)))
+    }
+
     /// Appends the formatted time to `out`.
     pub fn write(&self, t: EventTime, out: &mut Vec<u8>) {
         let days = t.sec.div_euclid(86_400);

@@ -547,6 +547,23 @@ fn parse_url(key: &'static str, e: &str, port: Option<u16>) -> Result<String, Co
     })
 }
 
+/// Whether `url` is plain `http://` to a host other than loopback (traffic in clear text).
+pub fn plain_http_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let v = v.trim();

@@ -104,6 +104,19 @@ impl Instance {
         name: &str,
         metrics: Option<Arc<dyn MetricsSink>>,
     ) -> Result<Instance, StartError> {
+        for (key, url) in [
+            ("endpoint", &config.endpoint),
+            ("sts_endpoint", &config.credentials.sts_endpoint),
+        ] {
+            if let Some(url) = url
+                .as_deref()
+                .filter(|u| crate::config::plain_http_off_host(u))
+            {
+                log.warn(format_args!(
+                    "{key} {url} is plain http to another host: records and request signatures travel unencrypted; use https"
+                ));
+            }
+        }
         let lease = runtime::acquire(config.worker_threads)?;
         let (tx, rx) = std_mpsc::sync_channel(1);
         let cfg = config.clone();

@@ -154,3 +154,17 @@ fn durations() {
     assert_eq!(parse_duration("1d"), None);
     assert_eq!(parse_duration(""), None);
 }
+
+#[test]
+fn plain_http_is_flagged_unless_loopback() {
+    use firehose_fanout::config::plain_http_off_host;
+    assert!(plain_http_off_host("http://firehose.internal:8080/"));
+    assert!(plain_http_off_host("http://10.0.0.5"));
+    assert!(!plain_http_off_host("http://127.0.0.1:4573"));
+    assert!(!plain_http_off_host("http://127.8.9.1"));
+    assert!(!plain_http_off_host("http://localhost:4573"));
+    assert!(!plain_http_off_host("http://[::1]:4573"));
+    assert!(!plain_http_off_host(
+        "https://firehose.us-east-1.amazonaws.com"
+    ));
+}

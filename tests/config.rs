@@ -35,7 +35,7 @@ fn defaults() {
     assert_eq!(c.flush_timeout, Duration::from_secs(30));
     assert_eq!(c.endpoint, None);
     assert_eq!(c.encode.time_key, None);
-    assert_eq!(c.max_in_flight_per_stream, 4);
+    assert_eq!(c.max_in_flight_per_stream, 16);
 }
 
 #[test]

@@ -2,6 +2,12 @@
 //! Bit shows exactly which build it loaded.
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=FIREHOSE_FANOUT_GIT_REV");
+    // Builds without .git (a Docker build context) can pass the revision in.
+    if let Some(rev) = std::env::var("FIREHOSE_FANOUT_GIT_REV").ok().filter(|r| !r.is_empty()) {
+        println!("cargo:rustc-env=FIREHOSE_FANOUT_GIT_REV={rev}");
+        return;
+    }
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -82,6 +82,7 @@ impl<'a> Decoder<'a> {
                 if n >= 1 {
                     let h = self.lx.read().map_err(Malformed::Broken)?;
                     let t = timestamp(&self.lx, h);
+                    self.lx.skip_contents(h).map_err(Malformed::Broken)?;
                     for _ in 1..n {
                         self.lx.skip_value().map_err(Malformed::Broken)?;
                     }
@@ -90,7 +91,11 @@ impl<'a> Decoder<'a> {
                     Stamp::Invalid
                 }
             }
-            h => timestamp(&self.lx, h),
+            h => {
+                // A container where the timestamp should be: skip what it holds too.
+                self.lx.skip_contents(h).map_err(Malformed::Broken)?;
+                timestamp(&self.lx, h)
+            }
         };
         let body_start = self.lx.pos();
         let body_head = self.lx.read().map_err(Malformed::Broken)?;

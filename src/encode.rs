@@ -102,7 +102,7 @@ impl Encoder {
                 let key = lx.read()?;
                 let wanted = matches!(key, Header::Str { start, len } if lx.slice(start, len) == log_key.as_bytes());
                 if !wanted {
-                    skip_rest_of_container(&mut lx, key)?;
+                    lx.skip_contents(key)?;
                     lx.skip_value()?;
                     continue;
                 }
@@ -134,7 +134,7 @@ impl Encoder {
                     _ => false,
                 };
                 if !wanted {
-                    skip_rest_of_container(&mut lx, key)?;
+                    lx.skip_contents(key)?;
                     lx.skip_value()?;
                     continue;
                 }
@@ -165,8 +165,12 @@ impl Encoder {
             match &mut self.time_cache {
                 Some((t, text)) if *t == key => out.extend_from_slice(text),
                 cache => {
-                    let mut text = Vec::with_capacity(32);
-                    self.opts.time_format.write(ev.time, &mut text);
+                    // The format is the user's: its text is escaped like any string.
+                    let mut raw = Vec::with_capacity(32);
+                    self.opts.time_format.write(ev.time, &mut raw);
+                    let mut text = Vec::with_capacity(raw.len() + 2);
+                    write_str(&mut text, &raw, None);
+                    let text = text[1..text.len() - 1].to_vec();
                     out.extend_from_slice(&text);
                     *cache = Some((key, text));
                 }
@@ -285,19 +289,6 @@ impl Encoder {
             }
         }
     }
-}
-
-/// After reading a container header as a key we do not want, skip what it contains.
-fn skip_rest_of_container(lx: &mut Lexer<'_>, h: Header) -> Result<(), LexError> {
-    let n = match h {
-        Header::Array(n) => n as u64,
-        Header::Map(n) => 2 * n as u64,
-        _ => 0,
-    };
-    for _ in 0..n {
-        lx.skip_value()?;
-    }
-    Ok(())
 }
 
 fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) {
@@ -449,7 +440,7 @@ pub fn key_hash(ev: &Event<'_>, key: &str) -> u64 {
         let Ok(k) = lx.read() else { return 0 };
         let wanted =
             matches!(k, Header::Str { start, len } if lx.slice(start, len) == key.as_bytes());
-        if skip_rest_of_container(&mut lx, k).is_err() {
+        if lx.skip_contents(k).is_err() {
             return 0;
         }
         let start = lx.pos();

@@ -181,6 +181,22 @@ impl<'a> Lexer<'a> {
         Ok(Header::Ext { ty, start, len })
     }
 
+    /// After reading header `h`: skips the items of a container (nothing for scalars).
+    pub fn skip_contents(&mut self, h: Header) -> Result<(), LexError> {
+        let n = match h {
+            Header::Array(n) => n as u64,
+            Header::Map(n) => 2 * n as u64,
+            _ => return Ok(()),
+        };
+        if n > self.remaining() as u64 {
+            return Err(LexError::Truncated);
+        }
+        for _ in 0..n {
+            self.skip_value()?;
+        }
+        Ok(())
+    }
+
     /// Skips one whole value (with everything nested in it) without recursion.
     pub fn skip_value(&mut self) -> Result<(), LexError> {
         // Items still to read; every item takes at least one byte, so a count larger than

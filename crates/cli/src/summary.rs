@@ -20,6 +20,8 @@ pub struct StreamFigures {
     pub firehose_records: u64,
     /// Data bytes accepted (the JSON lines).
     pub bytes: u64,
+    /// What Firehose bills for them (each Firehose record rounded up to 5 KB).
+    pub billed_bytes: u64,
     /// Share of all bytes delivered in the run (0..=1).
     pub share: f64,
     pub requests: u64,
@@ -74,6 +76,8 @@ pub struct Summary {
     /// emulator accepted during the run (absent without an emulator).
     pub firehose_records: Option<u64>,
     pub delivered_bytes: Option<u64>,
+    /// What Firehose bills for the delivered records (5 KB units), from the emulator.
+    pub billed_bytes: Option<u64>,
     pub throttled_requests: Option<u64>,
     pub throttled_records: Option<u64>,
     pub failed_records: Option<u64>,
@@ -112,6 +116,7 @@ pub fn stats_delta(before: Option<&Stats>, after: &Stats) -> BTreeMap<String, St
                 received_records: a.received_records.saturating_sub(b.received_records),
                 accepted_records: a.accepted_records.saturating_sub(b.accepted_records),
                 accepted_bytes: a.accepted_bytes.saturating_sub(b.accepted_bytes),
+                billed_bytes: a.billed_bytes.saturating_sub(b.billed_bytes),
                 failed_records: a.failed_records.saturating_sub(b.failed_records),
                 throttled_requests: a.throttled_requests.saturating_sub(b.throttled_requests),
                 throttled_records: a.throttled_records.saturating_sub(b.throttled_records),
@@ -152,6 +157,7 @@ impl Summary {
                     name: n.clone(),
                     firehose_records: s.accepted_records,
                     bytes: s.accepted_bytes,
+                    billed_bytes: s.billed_bytes,
                     share: if total > 0 {
                         s.accepted_bytes as f64 / total as f64
                     } else {
@@ -169,6 +175,7 @@ impl Summary {
         let sum = |f: fn(&StreamFigures) -> u64| self.streams.iter().map(f).sum::<u64>();
         self.firehose_records = Some(sum(|s| s.firehose_records));
         self.delivered_bytes = Some(sum(|s| s.bytes));
+        self.billed_bytes = Some(sum(|s| s.billed_bytes));
         self.throttled_requests = Some(sum(|s| s.throttled_requests));
         self.throttled_records = Some(sum(|s| s.throttled_records));
         self.failed_records = Some(sum(|s| s.failed_records));
@@ -213,6 +220,17 @@ impl Summary {
                     if self.streams.len() == 1 { "" } else { "s" }
                 ),
             );
+            if let Some(billed) = self.billed_bytes.filter(|_| b > 0) {
+                row(
+                    &mut t,
+                    "billed",
+                    format!(
+                        "{} ({:.3} × the bytes delivered: each Firehose record is billed in 5 KB units)",
+                        bytes(billed),
+                        billed as f64 / b as f64
+                    ),
+                );
+            }
         } else {
             row(
                 &mut t,

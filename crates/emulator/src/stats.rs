@@ -51,6 +51,9 @@ pub struct StreamStats {
     pub accepted_records: u64,
     /// Decoded data bytes of the accepted records.
     pub accepted_bytes: u64,
+    /// What Firehose would bill for the accepted records: each rounded up to 5 KB.
+    #[serde(default)]
+    pub billed_bytes: u64,
     /// Records answered with an `ErrorCode` (injected failures and
     /// per-record throttling), or single `PutRecord`s failed that way.
     pub failed_records: u64,
@@ -100,6 +103,7 @@ impl StreamStats {
     pub(crate) fn count_accepted(&mut self, t: u64, bytes: usize) {
         self.accepted_records += 1;
         self.accepted_bytes += bytes as u64;
+        self.billed_bytes += (bytes as u64).div_ceil(5 * 1024).max(1) * 5 * 1024;
         match self.series.last_mut() {
             Some(p) if p.t == t => {
                 p.records += 1;

@@ -145,27 +145,20 @@ enum Stamp {
 }
 
 fn timestamp(lx: &Lexer<'_>, h: Header) -> Stamp {
+    if let Some((sec, nsec)) = lx.event_time(h) {
+        // Fluent Bit v5 writes group markers as EventTime with -1 / -2 seconds as u32.
+        return if sec == 0xFFFF_FFFF || sec == 0xFFFF_FFFE {
+            Stamp::Group
+        } else if nsec >= 1_000_000_000 {
+            Stamp::Invalid
+        } else {
+            Stamp::Time(EventTime {
+                sec: sec as i64,
+                nsec,
+            })
+        };
+    }
     match h {
-        Header::Ext {
-            ty: 0,
-            start,
-            len: 8,
-        } => {
-            let b = lx.slice(start, 8);
-            let sec = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            let nsec = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            // Fluent Bit v5 writes group markers as EventTime with -1 / -2 seconds as u32.
-            if sec == 0xFFFF_FFFF || sec == 0xFFFF_FFFE {
-                Stamp::Group
-            } else if nsec >= 1_000_000_000 {
-                Stamp::Invalid
-            } else {
-                Stamp::Time(EventTime {
-                    sec: sec as i64,
-                    nsec,
-                })
-            }
-        }
         Header::Uint(s) if s <= i64::MAX as u64 => Stamp::Time(EventTime {
             sec: s as i64,
             nsec: 0,

@@ -302,14 +302,8 @@ fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) {
         Header::F64(v) => write_float(out, v),
         Header::Str { start, len } => write_str(out, lx.slice(start, len), None),
         Header::Bin { start, len } => write_base64(out, lx.slice(start, len)),
-        Header::Ext {
-            ty: 0,
-            start,
-            len: 8,
-        } => {
-            let b = lx.slice(start, 8);
-            let sec = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            let nsec = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        Header::Ext { ty: 0, len: 8, .. } => {
+            let (sec, nsec) = lx.event_time(h).unwrap_or((0, 0));
             out.extend_from_slice(itoa::Buffer::new().format(sec).as_bytes());
             out.push(b'.');
             let mut nb = itoa::Buffer::new();

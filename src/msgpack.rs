@@ -181,6 +181,25 @@ impl<'a> Lexer<'a> {
         Ok(Header::Ext { ty, start, len })
     }
 
+    /// Fluent Bit's EventTime (ext type 0, 8 bytes: big-endian u32 seconds and nanoseconds)
+    /// as (seconds, nanoseconds), when `h` is one.
+    pub fn event_time(&self, h: Header) -> Option<(u32, u32)> {
+        match h {
+            Header::Ext {
+                ty: 0,
+                start,
+                len: 8,
+            } => {
+                let b = self.slice(start, 8);
+                Some((
+                    u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                    u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                ))
+            }
+            _ => None,
+        }
+    }
+
     /// After reading header `h`: skips the items of a container (nothing for scalars).
     pub fn skip_contents(&mut self, h: Header) -> Result<(), LexError> {
         let n = match h {

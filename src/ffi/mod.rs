@@ -32,6 +32,35 @@ struct Context {
     sink: Arc<HostSink>,
 }
 
+/// Keeps this library mapped for the life of the process (RTLD_NODELETE), once.
+///
+/// Fluent Bit `dlclose`s a plugin at shutdown and on hot reload. Unmapping a Rust library
+/// that ran a tokio runtime and the AWS SDK is a hazard for nothing: a thread stuck in a
+/// blocking call (a DNS lookup) past the shutdown grace, or a thread-local destructor, would
+/// run in unmapped code and crash Fluent Bit; and the SDK's process-wide statics would leak
+/// on every unload. Pinned, a reload reuses the same code and the statics stay reachable.
+fn pin_library() {
+    static PINNED: std::sync::Once = std::sync::Once::new();
+    PINNED.call_once(|| {
+        // SAFETY: dladdr only reads the loader's tables for an address inside this library;
+        // `info` is plain data it fills in.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let addr = pin_library as *const () as *const c_void;
+        if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+            return;
+        }
+        // SAFETY: RTLD_NOLOAD only takes another reference to the already loaded library
+        // (named by the loader's own string) and marks it NODELETE; the handle is kept on
+        // purpose, never closed.
+        unsafe {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            )
+        };
+    });
+}
+
 /// A `malloc`ed copy of `s`, released by `FLBPluginUnregister`.
 fn malloc_cstr(s: &str) -> *mut c_char {
     let Ok(c) = CString::new(s) else {
@@ -51,6 +80,7 @@ pub unsafe extern "C" fn FLBPluginRegister(def: *mut FlbPluginProxyDef) -> c_int
         if def.is_null() {
             return -1;
         }
+        pin_library();
         // SAFETY: Fluent Bit passes a valid, writable definition for this call.
         let def = unsafe { &mut *def };
         def.type_ = FLB_PROXY_OUTPUT_PLUGIN;

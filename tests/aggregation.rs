@@ -6,9 +6,8 @@ mod common;
 use firehose_emulator::{
     DestinationSpec, Emulator, EmulatorConfig, ProcessingConfiguration, Processor, StreamSpec,
 };
-use flb_host::chunk::{ChunkBuilder, EventTime};
 use flb_host::{Plugin, FLB_OK};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::Read;
 
 fn emulator(streams: Vec<StreamSpec>) -> Emulator {
@@ -21,15 +20,11 @@ fn emulator(streams: Vec<StreamSpec>) -> Emulator {
 }
 
 fn chunk(first: u64, n: u64) -> Vec<u8> {
-    let mut b = ChunkBuilder::new();
-    for seq in first..first + n {
-        b.push_v2(
-            EventTime { sec: 1_764_000_000, nsec: 0 },
-            &json!({}),
-            &json!({"seq": seq, "log": "a short line of about a hundred bytes, like most container logs are"}),
-        );
-    }
-    b.finish()
+    common::seq_chunk(
+        first,
+        n,
+        "a short line of about a hundred bytes, like most container logs are",
+    )
 }
 
 fn seqs_of(lines: &[u8]) -> Vec<u64> {

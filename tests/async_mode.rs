@@ -4,35 +4,18 @@
 mod common;
 
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, StreamSpec};
-use flb_host::chunk::{ChunkBuilder, EventTime};
 use flb_host::{Plugin, FLB_OK, FLB_RETRY};
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn chunk(first: u64, n: u64, pad: usize) -> Vec<u8> {
-    let mut b = ChunkBuilder::new();
-    let filler = "p".repeat(pad);
-    for seq in first..first + n {
-        b.push_v2(
-            EventTime {
-                sec: 1_764_000_000,
-                nsec: 0,
-            },
-            &json!({}),
-            &json!({"seq": seq, "log": filler}),
-        );
-    }
-    b.finish()
+    common::seq_chunk(first, n, &"p".repeat(pad))
 }
 
 fn counts(emu: &Emulator, stream: &str) -> BTreeMap<u64, u32> {
     let mut m = BTreeMap::new();
     for r in emu.records(stream) {
-        for l in r.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let v: Value = serde_json::from_slice(l).unwrap();
-            *m.entry(v["seq"].as_u64().unwrap()).or_insert(0) += 1;
-        }
+        common::count_seqs(&r, &mut m);
     }
     m
 }

@@ -9,7 +9,7 @@ mod common;
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, Quota, StreamSpec};
 use flb_host::chunk::{ChunkBuilder, EventTime};
 use flb_host::{Instance, Plugin, FLB_ERROR, FLB_OK, FLB_RETRY};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -93,18 +93,11 @@ fn run(ins: &Instance, chunks: u64, per: u64, workers: u64) -> u64 {
     retries.into_inner()
 }
 
-fn seqs_in(data: &[u8], seen: &mut BTreeMap<u64, u32>) {
-    for l in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(l).expect("a JSON line");
-        *seen.entry(v["seq"].as_u64().expect("seq")).or_insert(0) += 1;
-    }
-}
-
 fn assert_exactly_once(emu: &Emulator, n: u64) {
     let mut seen = BTreeMap::new();
     for s in STREAMS {
         for r in emu.records(s) {
-            seqs_in(&r, &mut seen);
+            common::count_seqs(&r, &mut seen);
         }
     }
     check(&seen, n);
@@ -229,7 +222,7 @@ fn responses_slower_than_the_request_timeout_lose_nothing() {
     let mut seen = BTreeMap::new();
     for s in STREAMS {
         for r in emu.records(s) {
-            seqs_in(&r, &mut seen);
+            common::count_seqs(&r, &mut seen);
         }
     }
     let lost = (0..1800).filter(|s| !seen.contains_key(s)).count();
@@ -279,7 +272,7 @@ fn one_stream_deleted_mid_run() {
     // Everything, before and after the delete, is in the S3-like objects.
     let mut seen = BTreeMap::new();
     for f in walk(&dir) {
-        seqs_in(&std::fs::read(f).unwrap(), &mut seen);
+        common::count_seqs(&std::fs::read(f).unwrap(), &mut seen);
     }
     check(&seen, 3000);
     std::fs::remove_dir_all(&dir).ok();
@@ -376,7 +369,7 @@ fn calls_outliving_flush_timeout_are_waited_for_and_exit_follows_at_once() {
     let mut seen = BTreeMap::new();
     for s in STREAMS {
         for r in emu.records(s) {
-            seqs_in(&r, &mut seen);
+            common::count_seqs(&r, &mut seen);
         }
     }
     assert!(seen.values().all(|&c| c == 1));

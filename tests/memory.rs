@@ -5,9 +5,7 @@
 mod common;
 
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, StreamSpec};
-use flb_host::chunk::{ChunkBuilder, EventTime};
 use flb_host::{Plugin, FLB_OK, FLB_RETRY};
-use serde_json::json;
 use std::sync::Mutex;
 
 /// The tests of this file measure the process: one at a time.
@@ -24,15 +22,11 @@ fn rss_kib() -> u64 {
 }
 
 fn chunk(first: u64, n: u64) -> Vec<u8> {
-    let mut b = ChunkBuilder::new();
-    for seq in first..first + n {
-        b.push_v2(
-            EventTime { sec: 1_764_000_000, nsec: 0 },
-            &json!({}),
-            &json!({"seq": seq, "log": "an outage keeps every chunk in Fluent Bit's hands".repeat(4)}),
-        );
-    }
-    b.finish()
+    common::seq_chunk(
+        first,
+        n,
+        &"an outage keeps every chunk in Fluent Bit's hands".repeat(4),
+    )
 }
 
 #[test]

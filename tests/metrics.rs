@@ -5,9 +5,7 @@
 mod common;
 
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, StreamSpec};
-use flb_host::chunk::{ChunkBuilder, EventTime};
 use flb_host::{InitOptions, Plugin, FLB_OK};
-use serde_json::json;
 use std::ffi::{c_char, c_void, CString};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -53,18 +51,7 @@ fn value(f: ValueFn, name: &str, labels: &str) -> f64 {
 }
 
 fn chunk(first: u64, n: u64) -> Vec<u8> {
-    let mut b = ChunkBuilder::new();
-    for seq in first..first + n {
-        b.push_v2(
-            EventTime {
-                sec: 1_764_000_000,
-                nsec: 0,
-            },
-            &json!({}),
-            &json!({"seq": seq, "log": "x".repeat(90)}),
-        );
-    }
-    b.finish()
+    common::seq_chunk(first, n, &"x".repeat(90))
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

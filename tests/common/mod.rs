@@ -32,3 +32,28 @@ pub fn test_env() {
         );
     });
 }
+
+/// A Fluent Bit chunk (v2 layout) of `n` records `{"seq": first.., "log": log}`.
+pub fn seq_chunk(first: u64, n: u64, log: &str) -> Vec<u8> {
+    let mut b = flb_host::chunk::ChunkBuilder::new();
+    for seq in first..first + n {
+        b.push_v2(
+            flb_host::chunk::EventTime {
+                sec: 1_764_000_000,
+                nsec: 0,
+            },
+            &serde_json::json!({}),
+            &serde_json::json!({"seq": seq, "log": log}),
+        );
+    }
+    b.finish()
+}
+
+/// seq → how many times it occurs in `data` (newline-separated JSON records; aggregated
+/// Firehose records hold several).
+pub fn count_seqs(data: &[u8], seen: &mut std::collections::BTreeMap<u64, u32>) {
+    for l in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(l).expect("a JSON line");
+        *seen.entry(v["seq"].as_u64().expect("seq")).or_insert(0) += 1;
+    }
+}

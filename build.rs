@@ -4,7 +4,10 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=FIREHOSE_FANOUT_GIT_REV");
     // Builds without .git (a Docker build context) can pass the revision in.
-    if let Some(rev) = std::env::var("FIREHOSE_FANOUT_GIT_REV").ok().filter(|r| !r.is_empty()) {
+    if let Some(rev) = std::env::var("FIREHOSE_FANOUT_GIT_REV")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
         println!("cargo:rustc-env=FIREHOSE_FANOUT_GIT_REV={rev}");
         return;
     }

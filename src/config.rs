@@ -401,10 +401,10 @@ impl Config {
         let ca_pem = match ca {
             None => None,
             Some((key, path)) => {
-                let pem = std::fs::read(&path).map_err(|e| ConfigError::CaFile {
+                let pem = read_limited(&path, 1024 * 1024).map_err(|e| ConfigError::CaFile {
                     key,
                     path: path.clone(),
-                    reason: e.to_string(),
+                    reason: e,
                 })?;
                 if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                     return Err(ConfigError::CaFile {
@@ -545,6 +545,19 @@ fn parse_url(key: &'static str, e: &str, port: Option<u16>) -> Result<String, Co
         Some(p) => format!("{scheme}://{host}:{p}{path}"),
         None => e.trim_end_matches('/').to_string(),
     })
+}
+
+/// Reads at most `limit` bytes of a file: a PEM bundle is small, and a path such as
+/// /dev/zero must not hang start-up.
+fn read_limited(path: &str, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    if buf.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes: not a CA bundle"));
+    }
+    Ok(buf)
 }
 
 /// Whether `url` is plain `http://` to a host other than loopback (traffic in clear text).

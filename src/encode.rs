@@ -45,12 +45,16 @@ pub enum EncodeError {
     MissingLogKey,
     #[error("the encoded record is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("map keys nested inside map keys too deeply")]
+    #[error("a map key that is not a string is nested too deeply or too long")]
     KeysTooDeep,
 }
 
-/// Keys nested inside keys deeper than this are refused (each level re-escapes the text).
-const MAX_KEY_DEPTH: u32 = 16;
+/// Keys nested inside keys deeper than this are refused: each level re-escapes the text
+/// below it, doubling every `"` and `\`, so depth must stay small.
+const MAX_KEY_DEPTH: u32 = 3;
+/// The JSON text of a non-string key longer than this is refused (checked before it is
+/// escaped), so a key can never grow a record beyond a few times its own size.
+const MAX_KEY_TEXT: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
@@ -207,6 +211,9 @@ impl Encoder {
         *lx = Lexer::at(lx.buf(), kpos);
         let text_start = out.len();
         self.value(lx, out, depth + 1, rec_start)?;
+        if out.len() - text_start > MAX_KEY_TEXT {
+            return Err(EncodeError::KeysTooDeep);
+        }
         self.scratch.clear();
         self.scratch.extend_from_slice(&out[text_start..]);
         out.truncate(text_start);

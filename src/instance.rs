@@ -74,6 +74,15 @@ pub struct Shared {
     pub stopping: AtomicBool,
 }
 
+/// Counts a job as finished when dropped, panic or not.
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A flush handed to the runtime.
 struct Job {
     chunk: Vec<u8>,
@@ -209,14 +218,25 @@ impl Instance {
                 let shared = dispatcher_shared.clone();
                 let active = dispatcher_active.clone();
                 tokio::spawn(async move {
-                    match job.done {
+                    // Counted down however the job ends.
+                    let _active = ActiveGuard(active);
+                    let log = shared.log.clone();
+                    // The job runs as its own task so that a panic (a bug) is caught here,
+                    // logged, and answered, instead of leaving the flush without an answer.
+                    let ran = match job.done {
                         Some(done) => {
-                            let code = flush::run(shared, job.chunk, job.tag).await;
+                            let r = tokio::spawn(flush::run(shared, job.chunk, job.tag)).await;
+                            let code = r.as_ref().copied().unwrap_or(FlushCode::Retry);
                             let _ = done.send(code);
+                            r.map(|_| ())
                         }
-                        None => flush::run_buffered(shared, job.chunk, job.tag).await,
+                        None => tokio::spawn(flush::run_buffered(shared, job.chunk, job.tag)).await,
+                    };
+                    if let Err(e) = ran {
+                        log.error(format_args!(
+                            "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"
+                        ));
                     }
-                    active.fetch_sub(1, Ordering::AcqRel);
                 });
             }
         });

@@ -15,8 +15,11 @@ for t in plugin_e2e lifecycle; do
   echo "== valgrind memcheck: $t"
   # --test-threads=1: one test at a time keeps valgrind's serialised threads fast enough.
   if ! valgrind --error-exitcode=9 --errors-for-leak-kinds=definite --leak-check=full \
-      --show-leak-kinds=definite -q "$bin" --test-threads=1 2>&1 | tail -n 25; then
+      --show-leak-kinds=definite --suppressions=.ci/valgrind.supp \
+      -q "$bin" --test-threads=1 > "target/valgrind-$t.log" 2>&1; then
+    grep -E '^==[0-9]+== ' "target/valgrind-$t.log" | head -n 60
     status=1
   fi
+  grep -E '^test result' "target/valgrind-$t.log" || true
 done
 exit $status

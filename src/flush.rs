@@ -443,7 +443,9 @@ impl Job {
         match self.shared.config.balance {
             Balance::Adaptive => {
                 let streams = router.eligible().len().max(1);
-                for b in batch::split_even(&ready, &self.records, streams, self.max_records()) {
+                let cap = router.batch_bytes_cap();
+                for b in batch::split_even(&ready, &self.records, streams, self.max_records(), cap)
+                {
                     match router.place(b.len(), bytes_of(b), latest) {
                         Some(p) => self.start(p, b.to_vec(), set, cancel),
                         None => left.extend_from_slice(b),
@@ -455,7 +457,12 @@ impl Job {
                 if eligible.is_empty() {
                     return ready;
                 }
-                let batches = batch::split_limited(&ready, &self.records, self.max_records());
+                let batches = batch::split_limited(
+                    &ready,
+                    &self.records,
+                    self.max_records(),
+                    router.batch_bytes_cap(),
+                );
                 for (k, b) in batches.into_iter().enumerate() {
                     let stream = eligible[k % eligible.len()].clone();
                     self.start(
@@ -494,7 +501,9 @@ impl Job {
                     } else {
                         batch::MAX_BATCH_RECORDS
                     };
-                    for b in batch::split_limited(&idx, &self.records, max) {
+                    for b in
+                        batch::split_limited(&idx, &self.records, max, router.batch_bytes_cap())
+                    {
                         let placed = if key_mode {
                             router.place_on(stream, b.len(), bytes_of(b), latest)
                         } else {
@@ -536,6 +545,7 @@ impl Job {
         let records = self.records.clone();
         let cfg = &self.shared.config;
         let (compression, aggregate_max) = (cfg.compression, cfg.aggregation_max_bytes);
+        let quota = self.shared.router.options().quota;
         let mut cancel = cancel.clone();
         set.spawn(async move {
             let stream = p.stream;
@@ -558,8 +568,14 @@ impl Job {
                 permit = out.stream.permits.clone().acquire_owned() => permit,
                 _ = cancel.wait_for(|c| *c) => return out,
             };
+            // An aggregate never holds more than a quarter second of the stream's rate: one
+            // throttled Firehose record then costs little, and is resent at once elsewhere.
+            let rate = out.stream.effective_rate(quota).bytes;
             let framing = Framing {
-                aggregate_max: out.stream.aggregates().then_some(aggregate_max),
+                aggregate_max: out
+                    .stream
+                    .aggregates()
+                    .then_some(aggregate_max.min(((rate * 0.25) as usize).max(16 * 1024))),
                 compression,
             };
             let frames = match batch::frame(&records, &out.idx, framing) {

@@ -89,6 +89,7 @@ fn auto_aggregates_only_plain_s3_destinations() {
     ins.exit();
 
     // The core plugin's `simple_aggregation true` means on, whatever the destination.
+    let before = emu.records("lambda").len();
     let ins = init(
         &plugin,
         &emu.endpoint(),
@@ -96,7 +97,16 @@ fn auto_aggregates_only_plain_s3_destinations() {
         &[("simple_aggregation", "true")],
     );
     assert_eq!(ins.flush(&chunk(3000, 1000), "t"), FLB_OK);
-    assert_eq!(emu.records("lambda").len(), 1001);
+    let after = emu.records("lambda");
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "1,000 log records in one Firehose record"
+    );
+    assert_eq!(
+        seqs_of(after.last().unwrap()),
+        (3000..4000).collect::<Vec<_>>()
+    );
     ins.exit();
 }
 

@@ -1,7 +1,12 @@
 //! Compression of each Firehose record (`compression`): with aggregation, of each aggregate,
 //! so the S3 objects Firehose writes are valid multi-member gzip or zstd files.
 
+use std::cell::RefCell;
 use std::io::Write;
+
+thread_local! {
+    static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -45,7 +50,16 @@ impl Compression {
                 e.write_all(&data)?;
                 e.finish()
             }
-            Compression::Zstd { level } => zstd::bulk::compress(&data, level),
+            Compression::Zstd { level } => ZSTD.with(|cell| {
+                // A zstd context is costly to make: one per thread, reused (records are
+                // often small and many).
+                let mut slot = cell.borrow_mut();
+                let compressor = match &mut *slot {
+                    Some((l, c)) if *l == level => c,
+                    other => &mut other.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+                };
+                compressor.compress(&data)
+            }),
         }
     }
 }

@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
                         batch::MAX_BATCH_RECORDS
                     };
                     let mut frames = 0;
-                    for b in batch::split_limited(&idx, &p.records, max, batch::MAX_BATCH_BYTES) {
+                    for b in batch::split_limited(&idx, &p.records, max) {
                         frames += batch::frame(&p.records, b, framing).unwrap().len();
                     }
                     black_box(frames)

@@ -73,7 +73,7 @@ impl Records {
 
 /// Splits `indices` (records to send) into consecutive slices that each fit one call.
 pub fn split<'a>(indices: &'a [u32], records: &Records) -> Vec<&'a [u32]> {
-    split_limited(indices, records, MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
+    split_limited(indices, records, MAX_BATCH_RECORDS)
 }
 
 /// As `split`, with at most `max_records` log records a call (aggregation packs many log
@@ -82,15 +82,13 @@ pub fn split_limited<'a>(
     indices: &'a [u32],
     records: &Records,
     max_records: usize,
-    max_bytes: usize,
 ) -> Vec<&'a [u32]> {
-    let max_bytes = max_bytes.min(MAX_BATCH_BYTES);
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, &r) in indices.iter().enumerate() {
         let n = records.record_len(r as usize);
-        if i > start && (i - start == max_records || bytes + n > max_bytes) {
+        if i > start && (i - start == max_records || bytes + n > MAX_BATCH_BYTES) {
             out.push(&indices[start..i]);
             start = i;
             bytes = 0;
@@ -111,9 +109,8 @@ pub fn split_even<'a>(
     records: &Records,
     parts: usize,
     max_records: usize,
-    max_bytes: usize,
 ) -> Vec<&'a [u32]> {
-    let by_limits = split_limited(indices, records, max_records, max_bytes);
+    let by_limits = split_limited(indices, records, max_records);
     let parts = parts.min(indices.len()).max(by_limits.len());
     if parts <= 1 {
         return by_limits;
@@ -123,7 +120,7 @@ pub fn split_even<'a>(
     for k in 0..parts {
         let part = &indices[k * n / parts..(k + 1) * n / parts];
         // Equal counts are not equal bytes: a part may still need splitting.
-        out.extend(split_limited(part, records, max_records, max_bytes));
+        out.extend(split_limited(part, records, max_records));
     }
     out
 }
@@ -250,24 +247,21 @@ mod tests {
     fn split_even_spreads_small_flushes() {
         let r = records(&vec![10; 900]);
         let idx: Vec<u32> = (0..900).collect();
-        let b = split_even(&idx, &r, 2, MAX_BATCH_RECORDS, MAX_BATCH_BYTES);
+        let b = split_even(&idx, &r, 2, MAX_BATCH_RECORDS);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![450, 450]
         );
-        let b = split_even(&idx, &r, 3, MAX_BATCH_RECORDS, MAX_BATCH_BYTES);
+        let b = split_even(&idx, &r, 3, MAX_BATCH_RECORDS);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![300, 300, 300]
         );
         // more parts than records: one record each
-        assert_eq!(
-            split_even(&idx[..2], &r, 5, MAX_BATCH_RECORDS, MAX_BATCH_BYTES).len(),
-            2
-        );
+        assert_eq!(split_even(&idx[..2], &r, 5, MAX_BATCH_RECORDS).len(), 2);
         // the limits still decide how many batches at least, and then they are even
         assert_eq!(
-            split_even(&idx, &r, 1, MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
+            split_even(&idx, &r, 1, MAX_BATCH_RECORDS)
                 .iter()
                 .map(|s| s.len())
                 .collect::<Vec<_>>(),

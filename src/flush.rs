@@ -443,9 +443,7 @@ impl Job {
         match self.shared.config.balance {
             Balance::Adaptive => {
                 let streams = router.eligible().len().max(1);
-                let cap = router.batch_bytes_cap();
-                for b in batch::split_even(&ready, &self.records, streams, self.max_records(), cap)
-                {
+                for b in batch::split_even(&ready, &self.records, streams, self.max_records()) {
                     match router.place(b.len(), bytes_of(b), latest) {
                         Some(p) => self.start(p, b.to_vec(), set, cancel),
                         None => left.extend_from_slice(b),
@@ -457,12 +455,7 @@ impl Job {
                 if eligible.is_empty() {
                     return ready;
                 }
-                let batches = batch::split_limited(
-                    &ready,
-                    &self.records,
-                    self.max_records(),
-                    router.batch_bytes_cap(),
-                );
+                let batches = batch::split_limited(&ready, &self.records, self.max_records());
                 for (k, b) in batches.into_iter().enumerate() {
                     let stream = eligible[k % eligible.len()].clone();
                     self.start(
@@ -501,9 +494,7 @@ impl Job {
                     } else {
                         batch::MAX_BATCH_RECORDS
                     };
-                    for b in
-                        batch::split_limited(&idx, &self.records, max, router.batch_bytes_cap())
-                    {
+                    for b in batch::split_limited(&idx, &self.records, max) {
                         let placed = if key_mode {
                             router.place_on(stream, b.len(), bytes_of(b), latest)
                         } else {
@@ -545,7 +536,6 @@ impl Job {
         let records = self.records.clone();
         let cfg = &self.shared.config;
         let (compression, aggregate_max) = (cfg.compression, cfg.aggregation_max_bytes);
-        let quota = self.shared.router.options().quota;
         let mut cancel = cancel.clone();
         set.spawn(async move {
             let stream = p.stream;
@@ -568,14 +558,8 @@ impl Job {
                 permit = out.stream.permits.clone().acquire_owned() => permit,
                 _ = cancel.wait_for(|c| *c) => return out,
             };
-            // An aggregate never holds more than a quarter second of the stream's rate: one
-            // throttled Firehose record then costs little, and is resent at once elsewhere.
-            let rate = out.stream.effective_rate(quota).bytes;
             let framing = Framing {
-                aggregate_max: out
-                    .stream
-                    .aggregates()
-                    .then_some(aggregate_max.min(((rate * 0.25) as usize).max(16 * 1024))),
+                aggregate_max: out.stream.aggregates().then_some(aggregate_max),
                 compression,
             };
             let frames = match batch::frame(&records, &out.idx, framing) {

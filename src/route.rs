@@ -400,18 +400,6 @@ impl Router {
         [frames as f64, bytes as f64, 1.0]
     }
 
-    /// The largest batch (bytes) worth sending now: half a second of the slowest stream's
-    /// effective rate (64 KiB to 4 MiB). A request larger than a stream's quota can take at
-    /// once is throttled whole, so as a rate is learned lower, batches shrink with it.
-    pub fn batch_bytes_cap(&self) -> usize {
-        let slowest = self
-            .streams()
-            .iter()
-            .map(|s| s.effective_rate(self.opts.quota).bytes)
-            .fold(f64::INFINITY, f64::min);
-        (slowest * 0.5).clamp(64.0 * 1024.0, crate::batch::MAX_BATCH_BYTES as f64) as usize
-    }
-
     /// Whether every stream in the rotation aggregates (batches may then hold more than
     /// 500 log records).
     pub fn all_aggregate(&self) -> bool {

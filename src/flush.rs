@@ -83,18 +83,19 @@ pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &
     p
 }
 
-/// Runs one flush to its outcome.
-pub async fn run(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) -> FlushCode {
+/// Runs one flush to its outcome. `chunk` is dropped once encoded: an owned chunk (sync
+/// mode) is freed before delivery; a borrowed one (async mode) stays with its owner.
+pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> FlushCode {
     let log = &shared.log;
     let cfg = &shared.config;
     let deadline = Instant::now() + cfg.flush_timeout;
-    let key = ChunkKey::of(&tag, &chunk);
+    let key = ChunkKey::of(tag, chunk.as_ref());
     let partition_key = match cfg.balance {
         Balance::Key => cfg.partition_key.as_deref(),
         _ => None,
     };
-    let p = prepare_keyed(&cfg.encode, partition_key, &chunk);
-    let chunk_len = chunk.len();
+    let p = prepare_keyed(&cfg.encode, partition_key, chunk.as_ref());
+    let chunk_len = chunk.as_ref().len();
     drop(chunk);
 
     if p.decode.malformed > 0 {
@@ -183,7 +184,7 @@ pub async fn run_buffered(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) {
     let size = chunk.len();
     let mut attempt = 0;
     loop {
-        let code = run(shared.clone(), chunk.clone(), tag.clone()).await;
+        let code = run(shared.clone(), chunk.as_slice(), &tag).await;
         if code != FlushCode::Retry || shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
             break;
         }

@@ -74,6 +74,20 @@ pub struct Shared {
     pub stopping: AtomicBool,
 }
 
+/// Runs `fut` on the shared runtime from a thread outside it (Fluent Bit's engine thread
+/// during init) and waits up to `timeout` for its result.
+fn wait_on<T: Send + 'static>(
+    lease: &runtime::Lease,
+    timeout: Duration,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std_mpsc::sync_channel(1);
+    lease.handle().spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 /// Counts a job as finished when dropped, panic or not.
 struct ActiveGuard(Arc<AtomicUsize>);
 
@@ -127,14 +141,12 @@ impl Instance {
             }
         }
         let lease = runtime::acquire(config.worker_threads)?;
-        let (tx, rx) = std_mpsc::sync_channel(1);
         let cfg = config.clone();
-        lease.handle().spawn(async move {
-            let _ = tx.send(client::build(&cfg).await);
-        });
-        let client = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(c) => c?,
-            Err(_) => return Err(StartError::ClientTimeout),
+        let client = match wait_on(&lease, Duration::from_secs(30), async move {
+            client::build(&cfg).await
+        }) {
+            Some(c) => c?,
+            None => return Err(StartError::ClientTimeout),
         };
         let router = Router::new(
             &config.streams,
@@ -164,13 +176,11 @@ impl Instance {
         });
         if shared.config.aggregation == Aggregation::Auto && !shared.config.streams.is_empty() {
             // Aggregate only where the destination shows the reader cannot tell.
-            let (tx, rx) = std_mpsc::sync_channel(1);
             let s = shared.clone();
-            lease.handle().spawn(async move {
-                discover::learn_destinations(&s, &s.config.streams).await;
-                let _ = tx.send(());
+            let learned = wait_on(&lease, Duration::from_secs(15), async move {
+                discover::learn_destinations(&s, &s.config.streams).await
             });
-            if rx.recv_timeout(Duration::from_secs(15)).is_err() {
+            if learned.is_none() {
                 shared.log.warn(format_args!(
                     "describing the delivery streams took too long: aggregation stays off for them"
                 ));
@@ -178,19 +188,18 @@ impl Instance {
         }
         let discovery = shared.config.stream_prefix.clone().map(|prefix| {
             // The first look before any flush, so the first chunk has streams to go to.
-            let (tx, rx) = std_mpsc::sync_channel(1);
             let s = shared.clone();
             let p = prefix.clone();
-            lease.handle().spawn(async move {
-                let _ = tx.send(discover::refresh(&s, &p).await);
+            let found = wait_on(&lease, Duration::from_secs(15), async move {
+                discover::refresh(&s, &p).await
             });
-            match rx.recv_timeout(Duration::from_secs(15)) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => shared.log.warn(format_args!(
+            match found {
+                Some(Ok(())) => {}
+                Some(Err(e)) => shared.log.warn(format_args!(
                     "stream discovery failed at start ({e}); trying again every {:?}",
                     shared.config.discovery_interval
                 )),
-                Err(_) => shared.log.warn(format_args!(
+                None => shared.log.warn(format_args!(
                     "stream discovery did not answer at start; trying again every {:?}",
                     shared.config.discovery_interval
                 )),
@@ -225,7 +234,7 @@ impl Instance {
                     // logged, and answered, instead of leaving the flush without an answer.
                     let ran = match job.done {
                         Some(done) => {
-                            let r = tokio::spawn(flush::run(shared, job.chunk, job.tag)).await;
+                            let r = tokio::spawn(async move { flush::run(shared, job.chunk, &job.tag).await }).await;
                             let code = r.as_ref().copied().unwrap_or(FlushCode::Retry);
                             let _ = done.send(code);
                             r.map(|_| ())

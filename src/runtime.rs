@@ -93,11 +93,3 @@ fn release(grace: Duration) {
         }
     }
 }
-
-/// Whether a runtime exists now (for tests of the life cycle).
-pub fn is_running() -> bool {
-    SLOT.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .runtime
-        .is_some()
-}

@@ -5,7 +5,9 @@
 //! tree, no recursion over nesting depth). Mapping:
 //! str → string (invalid UTF-8 replaced by U+FFFD); bin → base64 string; EventTime ext
 //! (type 0, 8 bytes) → number `seconds.nanoseconds`; any other ext → base64 string of its
-//! payload; non-string map keys → their JSON text as a string; NaN and ±inf → null.
+//! payload; non-string map keys → their JSON text as a string (an array or map key nested
+//! more than 3 deep, or any key text over 4 KiB: base64 of its msgpack bytes); NaN and ±inf
+//! → null.
 
 use crate::decode::{Event, EventTime};
 use crate::msgpack::{Header, LexError, Lexer};
@@ -45,15 +47,14 @@ pub enum EncodeError {
     MissingLogKey,
     #[error("the encoded record is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("a map key that is not a string is nested too deeply or too long")]
-    KeysTooDeep,
 }
 
-/// Keys nested inside keys deeper than this are refused: each level re-escapes the text
-/// below it, doubling every `"` and `\`, so depth must stay small.
+/// Array or map keys nested inside keys deeper than this become base64 of their msgpack
+/// bytes: each level recurses and re-escapes the text below it (doubling every `"` and
+/// `\`), so depth must stay small. The record is kept either way.
 const MAX_KEY_DEPTH: u32 = 3;
-/// The JSON text of a non-string key longer than this is refused (checked before it is
-/// escaped), so a key can never grow a record beyond a few times its own size.
+/// A non-string key whose JSON text is longer than this becomes base64 of its msgpack bytes
+/// too, so a key can never grow a record beyond a few times its own size.
 const MAX_KEY_TEXT: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
@@ -201,18 +202,24 @@ impl Encoder {
         rec_start: usize,
     ) -> Result<(), EncodeError> {
         let kpos = lx.pos();
-        if let Header::Str { start, len } = lx.read()? {
+        let h = lx.read()?;
+        if let Header::Str { start, len } = h {
             write_str(out, lx.slice(start, len), self.opts.replace_dots.as_deref());
             return Ok(());
         }
-        if depth >= MAX_KEY_DEPTH {
-            return Err(EncodeError::KeysTooDeep);
-        }
+        // Only a container can hold keys of its own, so only a container recurses.
+        let too_deep = depth >= MAX_KEY_DEPTH && matches!(h, Header::Array(_) | Header::Map(_));
         *lx = Lexer::at(lx.buf(), kpos);
         let text_start = out.len();
-        self.value(lx, out, depth + 1, rec_start)?;
-        if out.len() - text_start > MAX_KEY_TEXT {
-            return Err(EncodeError::KeysTooDeep);
+        if too_deep {
+            lx.skip_value()?;
+        } else {
+            self.value(lx, out, depth + 1, rec_start)?;
+        }
+        if too_deep || out.len() - text_start > MAX_KEY_TEXT {
+            out.truncate(text_start);
+            write_base64(out, lx.slice(kpos, lx.pos() - kpos));
+            return self.check(out, rec_start);
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&out[text_start..]);

@@ -71,9 +71,7 @@ pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &
                         match e {
                             EncodeError::TooLarge(_) => p.oversize += 1,
                             EncodeError::MissingLogKey => p.missing_log_key += 1,
-                            EncodeError::Malformed(_) | EncodeError::KeysTooDeep => {
-                                p.decode.malformed += 1
-                            }
+                            EncodeError::Malformed(_) => p.decode.malformed += 1,
                         }
                     }
                 }

@@ -247,21 +247,79 @@ fn malformed_events_are_skipped_and_counted() {
     assert_eq!(p.decode.malformed, 2);
 }
 
+/// The JSON text `{"<key>":<value>}`.
+fn wrap(key: &str, value: &str) -> String {
+    format!("{{{}:{value}}}", serde_json::to_string(key).unwrap())
+}
+
+fn base64(d: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
 #[test]
-fn keys_nested_in_keys_are_bounded() {
-    // A map whose key is a map whose key is a map ... 40 levels: refused, not exponential.
-    let out = encode_with(
+fn keys_nested_in_keys_are_bounded_and_kept() {
+    // A map whose key is a map whose key is a map ... 40 levels. Three levels of keys are
+    // JSON text (each re-escaping the one below); the map at the fourth becomes base64 of
+    // its msgpack bytes, so the record ships with a bounded size and no deep recursion.
+    let levels = 40;
+    let (p, text) = encode_with(
         &[],
         &event(|b| {
-            for _ in 0..40 {
+            for _ in 0..levels {
                 w::write_map_len(b, 1).unwrap();
             }
             w::write_str(b, "k").unwrap();
-            for _ in 0..40 {
+            for _ in 0..levels {
                 w::write_nil(b).unwrap();
             }
         }),
     );
-    assert_eq!(out.0.records.len(), 0);
-    assert_eq!(out.0.decode.malformed, 1);
+    assert_eq!((p.records.len(), p.decode.malformed), (1, 0));
+    // The fourth key: maps 5..=40 with "k" innermost and their nil values.
+    let mut fourth = vec![0x81u8; levels - 4];
+    fourth.extend_from_slice(b"\xa1k");
+    fourth.extend(vec![0xc0u8; levels - 4]);
+    let mut want = wrap(&base64(&fourth), "null");
+    for _ in 0..3 {
+        want = wrap(&want, "null");
+    }
+    assert_eq!(text, format!("{want}\n"));
+
+    // Scalars hold no keys: a number four keys deep is still its text.
+    let (_, text) = encode_with(
+        &[],
+        &event(|b| {
+            for _ in 0..4 {
+                w::write_map_len(b, 1).unwrap();
+            }
+            w::write_uint(b, 7).unwrap();
+            for _ in 0..4 {
+                w::write_nil(b).unwrap();
+            }
+        }),
+    );
+    let mut want = wrap("7", "null");
+    for _ in 0..3 {
+        want = wrap(&want, "null");
+    }
+    assert_eq!(text, format!("{want}\n"));
+}
+
+#[test]
+fn a_key_text_over_4_kib_becomes_base64_of_its_bytes() {
+    let items = 3000; // [0,0,...]: 6,001 bytes of text, 3,003 of msgpack
+    let mut key = Vec::new();
+    w::write_array_len(&mut key, items).unwrap();
+    key.extend(vec![0u8; items as usize]);
+    let (p, text) = encode_with(
+        &[],
+        &event(|b| {
+            w::write_map_len(b, 1).unwrap();
+            b.extend_from_slice(&key);
+            w::write_uint(b, 1).unwrap();
+        }),
+    );
+    assert_eq!(p.decode.malformed, 0);
+    assert_eq!(text, format!("{}\n", wrap(&base64(&key), "1")));
 }

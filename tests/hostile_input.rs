@@ -871,23 +871,39 @@ fn deep_maps() -> (Vec<u8>, String) {
     (v2(&b), line)
 }
 
-/// A key that is a 10,000-deep array: `{"[[...[]...]]": 1}`.
-fn deep_array_key() -> (Vec<u8>, String) {
-    let mut b = vec![0x81];
-    b.extend(std::iter::repeat_n(0x91, DEPTH - 1));
-    b.push(0x90);
-    b.push(0x01);
-    let line = format!("{{\"{}{}\":1}}", "[".repeat(DEPTH), "]".repeat(DEPTH));
-    (v2(&b), line)
+fn base64(d: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(d)
 }
 
-/// Map keys nested inside map keys 10,000 deep: refused (each level would re-escape).
-fn deep_key_in_key() -> Vec<u8> {
+/// The JSON text `{"<key>":1}`.
+fn wrap_one(key: &str) -> String {
+    format!("{{{}:1}}", serde_json::to_string(key).expect("json string"))
+}
+
+/// A key that is a 10,000-deep array: its text (20 KB) is over the 4 KiB key limit, so the
+/// key becomes base64 of its msgpack bytes.
+fn deep_array_key() -> (Vec<u8>, String) {
+    let mut key = vec![0x91; DEPTH - 1];
+    key.push(0x90);
+    let mut b = vec![0x81];
+    b.extend(&key);
+    b.push(0x01);
+    (v2(&b), wrap_one(&base64(&key)))
+}
+
+/// Map keys nested inside map keys 10,000 deep: the map at the fourth level of keys becomes
+/// base64 of its msgpack bytes (each level would re-escape and recurse); that text is over
+/// the 4 KiB key limit, and so on outwards, so the outermost key is base64 of its bytes.
+fn deep_key_in_key() -> (Vec<u8>, String) {
     // maps whose only key is the next map
     let mut b = vec![0x81; DEPTH];
     b.extend_from_slice(&[0x80, 0x01]); // innermost key {} with value 1
     b.extend(std::iter::repeat_n(0x01, DEPTH - 1)); // the values of the outer levels
-    v2(&b)
+                                                    // The outermost key: everything but the body's own header and value.
+    let key = &b[1..b.len() - 1];
+    let line = wrap_one(&base64(key));
+    (v2(&b), line)
 }
 
 /// Deep nesting where it is skipped: in the metadata, and as a non-event object.
@@ -911,14 +927,20 @@ fn deep_nesting_on_the_coroutine_stack() {
     let rig = Rig::new(&["deep"]);
     let (arrays, arrays_line) = deep_arrays();
     let (maps, maps_line) = deep_maps();
-    // A 10,000-deep array as a map key: its text (20 KB) is over the key limit: refused.
-    let (akey, _akey_line) = deep_array_key();
+    let (akey, akey_line) = deep_array_key();
+    let (kkey, kkey_line) = deep_key_in_key();
     let mut all = arrays.clone();
     all.extend(&maps);
     all.extend(&akey);
-    all.extend(deep_key_in_key());
+    all.extend(&kkey);
     all.extend(deep_skipped());
-    let lines = vec![arrays_line, maps_line, r#"{"k":"v"}"#.to_string()];
+    let lines = vec![
+        arrays_line,
+        maps_line,
+        akey_line,
+        kkey_line,
+        r#"{"k":"v"}"#.to_string(),
+    ];
 
     // In-process on a thread with a 64 KiB stack: nothing recurses over the depth.
     let chunk = all.clone();
@@ -928,11 +950,8 @@ fn deep_nesting_on_the_coroutine_stack() {
         .expect("thread")
         .join()
         .expect("prepare on a 64 KiB stack");
-    assert_eq!(p.records.len(), 3);
-    assert_eq!(
-        p.decode.malformed, 3,
-        "the deep array key, key-in-key and the bare object"
-    );
+    assert_eq!(p.records.len(), 5);
+    assert_eq!(p.decode.malformed, 1, "the bare object");
 
     let tag = "hostile.deep.all";
     let ins = rig.instance("deep");
@@ -948,7 +967,7 @@ fn deep_nesting_on_the_coroutine_stack() {
     assert!(!r.stack_overflowed, "coroutine stack overflow");
     assert!(r.stack_used_bytes.expect("measured") < 32 * 1024);
     assert_eq!(sorted(rig.lines("deep")), sorted(lines));
-    assert_malformed_logged(tag, 3);
+    assert_malformed_logged(tag, 1);
     ins.exit();
 }
 
@@ -1403,4 +1422,7 @@ fn regression_nested_keys_cannot_amplify_a_chunk() {
         p.oversize,
         p.decode.malformed
     );
+    // Bounded, and still shipped: the deep keys become base64 of their bytes.
+    assert_eq!((p.records.len(), p.decode.malformed), (20, 0));
+    assert_eq!(code, FLB_OK);
 }

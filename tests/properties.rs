@@ -498,6 +498,24 @@ fn key_text(k: &V) -> String {
     }
 }
 
+/// Whether a map key in `v` becomes base64 of its msgpack bytes (an array or map key nested
+/// in keys `MAX_KEY_DEPTH` = 3 deep, or a key text over 4 KiB). The reference does not model
+/// those bytes (they depend on the header widths); tests/encode_golden.rs covers them.
+fn has_base64_key(v: &V, level: u32) -> bool {
+    match v {
+        V::Array(a) => a.iter().any(|x| has_base64_key(x, level)),
+        V::Map(m) => m.iter().any(|(k, x)| {
+            let base64 = match k {
+                V::Str(_) => false,
+                V::Array(_) | V::Map(_) if level >= 3 => true,
+                other => text(other).len() > 4096,
+            };
+            base64 || has_base64_key(k, level + 1) || has_base64_key(x, level)
+        }),
+        _ => false,
+    }
+}
+
 /// The JSON value a msgpack value becomes.
 fn reference(v: &V) -> Value {
     match v {
@@ -585,7 +603,12 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn records_match_the_reference_conversion(events in proptest::collection::vec(event(), 1..6)) {
+    fn records_match_the_reference_conversion(
+        events in proptest::collection::vec(event(), 1..6)
+            .prop_filter("keys the reference does not model", |evs| {
+                evs.iter().all(|e| !has_base64_key(&e.body, 0))
+            })
+    ) {
         let (chunk, _) = chunk_of(&events);
         let p = prepare(&EncodeOptions::default(), &chunk);
         prop_assert_eq!(p.decode.malformed, 0, "{:?}", p.decode);

@@ -24,6 +24,17 @@ impl Records {
         }
     }
 
+    /// Moves `other`'s records after these (async mode packs several chunks into one job).
+    pub fn append(&mut self, other: Records) {
+        if self.ends.is_empty() {
+            *self = other;
+            return;
+        }
+        let offset = self.data.len();
+        self.data.extend_from_slice(&other.data);
+        self.ends.extend(other.ends.iter().map(|e| e + offset));
+    }
+
     /// The buffer to encode the next record into (append only).
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         &mut self.data
@@ -102,21 +113,55 @@ pub fn split_limited<'a>(
 }
 
 /// Splits `indices` into at least `parts` (when there are that many records) batches of
-/// nearly equal record counts, each within the call limits, so that a small flush still
-/// spreads over every stream.
+/// nearly equal size, each within the call limits, so that a small flush still spreads
+/// over every stream. Without `aggregated`: equal record counts. With it (every stream packs
+/// records into aggregates): equal bytes, each part but the last cut just under a multiple
+/// of the 5 KB billing unit and none smaller than one unit, so spreading a chunk over N
+/// streams adds no rounding beyond the last part's.
 pub fn split_even<'a>(
     indices: &'a [u32],
     records: &Records,
     parts: usize,
     max_records: usize,
+    aggregated: bool,
 ) -> Vec<&'a [u32]> {
     let by_limits = split_limited(indices, records, max_records);
-    let parts = parts.min(indices.len()).max(by_limits.len());
+    let mut parts = parts.min(indices.len()).max(by_limits.len());
+    let unit = BILLING_UNIT as usize;
+    let total: usize = if aggregated {
+        indices
+            .iter()
+            .map(|&i| records.record_len(i as usize))
+            .sum()
+    } else {
+        0
+    };
+    if aggregated {
+        parts = parts.min((total / unit).max(1)).max(by_limits.len());
+    }
     if parts <= 1 {
         return by_limits;
     }
     let n = indices.len();
     let mut out = Vec::with_capacity(parts);
+    if aggregated {
+        // Whole units per part; at least one (parts ≤ total / unit unless the call
+        // limits asked for more, and then each part is one call's worth anyway).
+        let target = ((total / parts) / unit * unit).max(unit);
+        let mut start = 0;
+        let mut bytes = 0;
+        for (i, &r) in indices.iter().enumerate() {
+            let len = records.record_len(r as usize);
+            if i > start && bytes + len > target && out.len() + 1 < parts {
+                out.extend(split_limited(&indices[start..i], records, max_records));
+                start = i;
+                bytes = 0;
+            }
+            bytes += len;
+        }
+        out.extend(split_limited(&indices[start..], records, max_records));
+        return out;
+    }
     for k in 0..parts {
         let part = &indices[k * n / parts..(k + 1) * n / parts];
         // Equal counts are not equal bytes: a part may still need splitting.
@@ -153,7 +198,12 @@ pub fn billed_bytes(record_len: usize) -> u64 {
 /// up to `aggregate_max` bytes (a log record never straddles two), each compressed.
 pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Result<Vec<Frame>> {
     let mut frames = Vec::new();
-    let max = framing.aggregate_max.unwrap_or(0);
+    // Full aggregates end just under a whole number of billing units.
+    let max = match framing.aggregate_max {
+        Some(m) if m >= BILLING_UNIT as usize => m - m % BILLING_UNIT as usize,
+        Some(m) => m,
+        None => 0,
+    };
     let mut k = 0;
     while k < batch.len() {
         let start = k;
@@ -228,8 +278,9 @@ mod tests {
         };
         let f = frame(&r, &idx, agg).unwrap();
         let members: Vec<_> = f.iter().map(|f| f.members.clone()).collect();
-        assert_eq!(members, vec![0..2, 2..4, 4..5]);
-        assert_eq!(f[1].data.len(), 3100);
+        // 6,100 rounds down to one 5 KB unit: 3,000 + 3,000 would take two units anyway.
+        assert_eq!(members, vec![0..1, 1..2, 2..4, 4..5]);
+        assert_eq!(f[2].data.len(), 3100);
         assert_eq!(billed_bytes(100), 5120);
         assert_eq!(billed_bytes(5120), 5120);
         assert_eq!(billed_bytes(5121), 10240);
@@ -247,26 +298,98 @@ mod tests {
     fn split_even_spreads_small_flushes() {
         let r = records(&vec![10; 900]);
         let idx: Vec<u32> = (0..900).collect();
-        let b = split_even(&idx, &r, 2, MAX_BATCH_RECORDS);
+        let b = split_even(&idx, &r, 2, MAX_BATCH_RECORDS, false);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![450, 450]
         );
-        let b = split_even(&idx, &r, 3, MAX_BATCH_RECORDS);
+        let b = split_even(&idx, &r, 3, MAX_BATCH_RECORDS, false);
         assert_eq!(
             b.iter().map(|s| s.len()).collect::<Vec<_>>(),
             vec![300, 300, 300]
         );
         // more parts than records: one record each
-        assert_eq!(split_even(&idx[..2], &r, 5, MAX_BATCH_RECORDS).len(), 2);
+        assert_eq!(
+            split_even(&idx[..2], &r, 5, MAX_BATCH_RECORDS, false).len(),
+            2
+        );
         // the limits still decide how many batches at least, and then they are even
         assert_eq!(
-            split_even(&idx, &r, 1, MAX_BATCH_RECORDS)
+            split_even(&idx, &r, 1, MAX_BATCH_RECORDS, false)
                 .iter()
                 .map(|s| s.len())
                 .collect::<Vec<_>>(),
             vec![450, 450]
         );
+    }
+
+    fn billed(r: &Records, parts: &[&[u32]], framing: Framing) -> u64 {
+        parts
+            .iter()
+            .flat_map(|p| frame(r, p, framing).unwrap())
+            .map(|f| billed_bytes(f.data.len()))
+            .sum()
+    }
+
+    #[test]
+    fn aggregated_split_cuts_on_billing_units() {
+        use crate::compress::Compression;
+        let agg = Framing {
+            aggregate_max: Some(MAX_RECORD_BYTES),
+            compression: Compression::None,
+        };
+        // 2,000 records of 103 bytes (206,000 bytes: 41 units at least) over 4 streams.
+        let r = records(&vec![103; 2000]);
+        let idx: Vec<u32> = (0..2000).collect();
+        let even = split_even(&idx, &r, 4, usize::MAX, true);
+        assert_eq!(even.len(), 4);
+        assert_eq!(even.iter().map(|p| p.len()).sum::<usize>(), 2000);
+        for p in &even[..3] {
+            let bytes = p.len() * 103;
+            assert!(bytes % 5120 > 5120 - 103, "{bytes} ends just under a unit");
+        }
+        assert_eq!(billed(&r, &even, agg), 41 * 5120);
+        // Equal counts (the unaligned split) round each of the four parts up.
+        let counts = split_even(&idx, &r, 4, MAX_BATCH_RECORDS, false);
+        assert_eq!(billed(&r, &counts, agg), 44 * 5120);
+        // Never a part smaller than a unit: 3 KB of records stay whole.
+        let small = records(&vec![100; 30]);
+        let idx: Vec<u32> = (0..30).collect();
+        assert_eq!(split_even(&idx, &small, 4, usize::MAX, true).len(), 1);
+        // 12 KB over 4 streams: two parts.
+        let mid = records(&vec![100; 120]);
+        let idx: Vec<u32> = (0..120).collect();
+        assert_eq!(split_even(&idx, &mid, 4, usize::MAX, true).len(), 2);
+    }
+
+    #[test]
+    fn full_aggregates_end_on_a_unit() {
+        use crate::compress::Compression;
+        let r = records(&vec![100; 300]);
+        let idx: Vec<u32> = (0..300).collect();
+        let f = frame(
+            &r,
+            &idx,
+            Framing {
+                aggregate_max: Some(12_000),
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        // 12,000 rounds down to 10,240 (2 units): 102 records of 100 bytes each aggregate.
+        assert_eq!(f[0].data.len(), 10_200);
+        assert_eq!(f.iter().map(|f| f.members.len()).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn append_keeps_every_record() {
+        let mut a = Records::default();
+        a.append(records(&[3, 4]));
+        a.append(Records::default());
+        a.append(records(&[5]));
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.get(2), b"xxxxx");
+        assert_eq!(a.total_bytes(), 12);
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct Config {
     pub buffer_max_bytes: usize,
     /// Async mode: how long exit waits for the buffer to drain.
     pub shutdown_timeout: Duration,
+    /// Async mode: how long a buffered chunk may wait for others to share its aggregates.
+    pub buffer_linger: Duration,
 }
 
 /// Key names, in one place for the README table and the tests.
@@ -171,6 +173,7 @@ pub mod keys {
     pub const DELIVERY_MODE: &str = "delivery_mode";
     pub const BUFFER_MAX_BYTES: &str = "buffer_max_bytes";
     pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
+    pub const BUFFER_LINGER: &str = "buffer_linger";
 }
 
 impl Config {
@@ -339,6 +342,14 @@ impl Config {
             }
         };
         let shutdown_timeout = duration(&get, keys::SHUTDOWN_TIMEOUT, Duration::from_secs(10))?;
+        let buffer_linger = duration(&get, keys::BUFFER_LINGER, Duration::from_secs(2))?;
+        if buffer_linger > Duration::from_secs(60) {
+            return Err(invalid(
+                keys::BUFFER_LINGER,
+                &get(keys::BUFFER_LINGER).unwrap_or_default(),
+                "at most 60s (it is how long a buffered chunk may wait to be packed)",
+            ));
+        }
         let auto_retry = match get(keys::AUTO_RETRY_REQUESTS) {
             None => true,
             Some(v) => boolean(keys::AUTO_RETRY_REQUESTS, &v)?,
@@ -489,6 +500,7 @@ impl Config {
             delivery_mode,
             buffer_max_bytes,
             shutdown_timeout,
+            buffer_linger,
         })
     }
 }

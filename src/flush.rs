@@ -81,21 +81,17 @@ pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &
     p
 }
 
-/// Runs one flush to its outcome. `chunk` is dropped once encoded: an owned chunk (sync
-/// mode) is freed before delivery; a borrowed one (async mode) stays with its owner.
-pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> FlushCode {
+/// Decodes and encodes a chunk on the plugin's threads, logs and counts what had to be
+/// skipped. `Err`: nothing in it to send (the code to answer).
+fn encode_chunk(
+    shared: &Shared,
+    chunk: &[u8],
+    tag: &str,
+    partition_key: Option<&str>,
+) -> Result<Prepared, FlushCode> {
     let log = &shared.log;
     let cfg = &shared.config;
-    let deadline = Instant::now() + cfg.flush_timeout;
-    let key = ChunkKey::of(tag, chunk.as_ref());
-    let partition_key = match cfg.balance {
-        Balance::Key => cfg.partition_key.as_deref(),
-        _ => None,
-    };
-    let p = prepare_keyed(&cfg.encode, partition_key, chunk.as_ref());
-    let chunk_len = chunk.as_ref().len();
-    drop(chunk);
-
+    let p = prepare_keyed(&cfg.encode, partition_key, chunk);
     if p.decode.malformed > 0 {
         log.limited(
             "malformed",
@@ -134,14 +130,35 @@ pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> Flu
 
     if p.records.is_empty() {
         if p.decode.records == 0 && p.decode.malformed == 0 && p.decode.group_markers > 0 {
-            return FlushCode::Ok; // only group markers: nothing to ship
+            return Err(FlushCode::Ok); // only group markers: nothing to ship
         }
         log.limited("undeliverable", Level::Error, format_args!(
-            "tag {tag}: nothing in the chunk can be delivered ({chunk_len} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
-            p.decode.records, p.decode.malformed, p.oversize + p.missing_log_key
+            "tag {tag}: nothing in the chunk can be delivered ({} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
+            chunk.len(), p.decode.records, p.decode.malformed, p.oversize + p.missing_log_key
         ));
-        return FlushCode::Error;
+        return Err(FlushCode::Error);
     }
+    Ok(p)
+}
+
+fn partition_key(shared: &Shared) -> Option<&str> {
+    match shared.config.balance {
+        Balance::Key => shared.config.partition_key.as_deref(),
+        _ => None,
+    }
+}
+
+/// Runs one flush to its outcome. `chunk` is dropped once encoded: an owned chunk (sync
+/// mode) is freed before delivery.
+pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> FlushCode {
+    let log = &shared.log;
+    let deadline = Instant::now() + shared.config.flush_timeout;
+    let key = ChunkKey::of(tag, chunk.as_ref());
+    let p = match encode_chunk(&shared, chunk.as_ref(), tag, partition_key(&shared)) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    drop(chunk);
 
     let n = p.records.len();
     // Fluent Bit retries the very same chunk: what was accepted then is not sent again.
@@ -176,15 +193,55 @@ pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> Flu
     }
 }
 
-/// Async mode: delivers a chunk Fluent Bit was already told is done, trying again (only
-/// the records not yet accepted) until it is delivered or the instance stops.
-pub async fn run_buffered(shared: Arc<Shared>, chunk: Vec<u8>, tag: String) {
-    let size = chunk.len();
+/// A chunk Fluent Bit was told is done (async mode).
+pub struct Buffered {
+    pub chunk: Vec<u8>,
+    pub tag: String,
+}
+
+/// Async mode: delivers chunks Fluent Bit was already told are done, packed together so
+/// that their records share aggregates (one 5 KB rounding per pack, not per chunk), trying
+/// again (only the records not yet accepted) until all are delivered or the instance stops.
+pub async fn run_packed(shared: Arc<Shared>, chunks: Vec<Buffered>) {
+    let size: usize = chunks.iter().map(|b| b.chunk.len()).sum();
+    let mut records = Records::default();
+    let mut keys = Vec::new();
+    for b in chunks {
+        if let Ok(p) = encode_chunk(&shared, &b.chunk, &b.tag, partition_key(&shared)) {
+            records.append(p.records);
+            keys.extend(p.keys);
+        }
+    }
+    let n = records.len();
+    let mut accepted = vec![false; n];
+    let records = Arc::new(records);
+    let keys = Arc::new(keys);
     let mut attempt = 0;
-    loop {
-        let code = run(shared.clone(), chunk.as_slice(), &tag).await;
-        if code != FlushCode::Retry || shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
-            break;
+    // Nothing to send (every chunk undeliverable) ends at once.
+    while accepted.iter().any(|a| !a) {
+        let job = Job {
+            shared: shared.clone(),
+            records: records.clone(),
+            keys: keys.clone(),
+            deadline: Instant::now() + shared.config.flush_timeout,
+        };
+        match job.deliver(&mut accepted).await {
+            Delivered::All => break,
+            Delivered::Partly { pending, reason } => {
+                let stopping = shared.stopping.load(std::sync::atomic::Ordering::Acquire);
+                shared.log.limited(
+                    "buffer-retry",
+                    Level::Warn,
+                    format_args!(
+                    "buffered records: {} of {n} accepted, {pending} still pending ({reason}): {}",
+                    n - pending,
+                    if stopping { "the instance is stopping" } else { "trying again" },
+                ),
+                );
+                if stopping {
+                    break;
+                }
+            }
         }
         attempt += 1;
         tokio::time::sleep(shared.backoff.delay(attempt)).await;
@@ -442,7 +499,9 @@ impl Job {
         match self.shared.config.balance {
             Balance::Adaptive => {
                 let streams = router.eligible().len().max(1);
-                for b in batch::split_even(&ready, &self.records, streams, self.max_records()) {
+                let aggregated = router.all_aggregate();
+                let max = self.max_records();
+                for b in batch::split_even(&ready, &self.records, streams, max, aggregated) {
                     match router.place(b.len(), bytes_of(b), latest) {
                         Some(p) => self.start(p, b.to_vec(), set, cancel),
                         None => left.extend_from_slice(b),

@@ -97,6 +97,70 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// A buffered chunk waiting to be packed, counted as active until it is delivered.
+struct Held {
+    buffered: flush::Buffered,
+    _active: ActiveGuard,
+}
+
+/// Async mode: gathers buffered chunks into packs of about `aggregation_max_bytes` (or what
+/// came within `buffer_linger` of the first), so their records share full aggregates, and
+/// delivers each pack as its own task. Packs at once when the instance stops.
+async fn pack(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Held>) {
+    let target = shared.config.aggregation_max_bytes;
+    let linger = shared.config.buffer_linger;
+    let mut held: Vec<Held> = Vec::new();
+    let mut bytes = 0;
+    let mut until = tokio::time::Instant::now();
+    loop {
+        let next = if held.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    spawn_pack(&shared, std::mem::take(&mut held));
+                    bytes = 0;
+                    continue;
+                }
+            }
+        };
+        // None: the instance stopped taking work and every chunk sent is here.
+        let Some(h) = next else {
+            spawn_pack(&shared, held);
+            return;
+        };
+        if held.is_empty() {
+            until = tokio::time::Instant::now() + linger;
+        }
+        bytes += h.buffered.chunk.len();
+        held.push(h);
+        if bytes >= target {
+            spawn_pack(&shared, std::mem::take(&mut held));
+            bytes = 0;
+        }
+    }
+}
+
+fn spawn_pack(shared: &Arc<Shared>, held: Vec<Held>) {
+    if held.is_empty() {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let (chunks, guards): (Vec<_>, Vec<_>) =
+            held.into_iter().map(|h| (h.buffered, h._active)).unzip();
+        let log = shared.log.clone();
+        // Its own task: a panic (a bug) is logged; the guards still count the chunks done.
+        if let Err(e) = tokio::spawn(flush::run_packed(shared, chunks)).await {
+            log.error(format_args!(
+                "internal error while delivering buffered chunks ({e}): they are lost; please report this"
+            ));
+        }
+        drop(guards);
+    });
+}
+
 /// A flush handed to the runtime.
 struct Job {
     chunk: Vec<u8>,
@@ -221,27 +285,32 @@ impl Instance {
         let active = Arc::new(AtomicUsize::new(0));
         let dispatcher_shared = shared.clone();
         let dispatcher_active = active.clone();
+        let (pack_tx, pack_rx) = mpsc::unbounded_channel::<Held>();
+        lease.handle().spawn(pack(shared.clone(), pack_rx));
         lease.handle().spawn(async move {
             // Each flush gets its own task, so flushes of one instance run concurrently.
             while let Some(job) = jobs_rx.recv().await {
                 let shared = dispatcher_shared.clone();
-                let active = dispatcher_active.clone();
+                // Counted down however the job ends.
+                let active = ActiveGuard(dispatcher_active.clone());
+                let Some(done) = job.done else {
+                    let _ = pack_tx.send(Held {
+                        buffered: flush::Buffered {
+                            chunk: job.chunk,
+                            tag: job.tag,
+                        },
+                        _active: active,
+                    });
+                    continue;
+                };
                 tokio::spawn(async move {
-                    // Counted down however the job ends.
-                    let _active = ActiveGuard(active);
+                    let _active = active;
                     let log = shared.log.clone();
                     // The job runs as its own task so that a panic (a bug) is caught here,
                     // logged, and answered, instead of leaving the flush without an answer.
-                    let ran = match job.done {
-                        Some(done) => {
-                            let r = tokio::spawn(async move { flush::run(shared, job.chunk, &job.tag).await }).await;
-                            let code = r.as_ref().copied().unwrap_or(FlushCode::Retry);
-                            let _ = done.send(code);
-                            r.map(|_| ())
-                        }
-                        None => tokio::spawn(flush::run_buffered(shared, job.chunk, job.tag)).await,
-                    };
-                    if let Err(e) = ran {
+                    let r = tokio::spawn(async move { flush::run(shared, job.chunk, &job.tag).await }).await;
+                    let _ = done.send(r.as_ref().copied().unwrap_or(FlushCode::Retry));
+                    if let Err(e) = r {
                         log.error(format_args!(
                             "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"
                         ));

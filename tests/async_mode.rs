@@ -151,3 +151,70 @@ fn what_cannot_drain_by_shutdown_timeout_is_reported_lost() {
         lost[0].message
     );
 }
+
+/// Small chunks: in sync mode each is its own aggregate and is rounded up to 5 KB on its
+/// own; async mode packs buffered chunks so their records share aggregates.
+#[test]
+fn small_chunks_share_aggregates_and_the_bill() {
+    let (emu, plugin) = setup("pack");
+    let ep = emu.endpoint();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", &ep),
+            ("delivery_streams", "pack"),
+            ("delivery_mode", "async"),
+            ("aggregation", "on"),
+            ("buffer_linger", "60s"),
+        ])
+        .expect("init");
+    // 200 chunks of 50 records of ~120 bytes: ~6 KB each, 2 units each on their own.
+    let chunks = 200;
+    for k in 0..chunks {
+        assert_eq!(ins.flush(&chunk(k * 50, 50, 60), "t"), FLB_OK);
+    }
+    assert_eq!(ins.exit(), FLB_OK, "exit packs and drains what lingers");
+    let c = counts(&emu, "pack");
+    assert_eq!(c.len(), 200 * 50);
+    assert!(c.values().all(|&n| n == 1), "once");
+    let s = emu.stats().streams["pack"].clone();
+    assert!(
+        s.accepted_records < 10,
+        "{} Firehose records for {chunks} chunks",
+        s.accepted_records
+    );
+    let ratio = s.billed_bytes as f64 / s.accepted_bytes as f64;
+    assert!(
+        ratio <= 1.01,
+        "billed {} for {} bytes ({ratio:.4})",
+        s.billed_bytes,
+        s.accepted_bytes
+    );
+}
+
+/// A lone chunk does not wait for company longer than `buffer_linger`.
+#[test]
+fn a_lone_chunk_goes_after_the_linger() {
+    let (emu, plugin) = setup("lone");
+    let ep = emu.endpoint();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", &ep),
+            ("delivery_streams", "lone"),
+            ("delivery_mode", "async"),
+            ("buffer_linger", "100ms"),
+        ])
+        .expect("init");
+    assert_eq!(ins.flush(&chunk(0, 10, 10), "t"), FLB_OK);
+    let t = Instant::now();
+    while counts(&emu, "lone").len() < 10 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "delivered without exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ins.exit(), FLB_OK);
+    assert!(counts(&emu, "lone").values().all(|&n| n == 1));
+}

@@ -36,6 +36,7 @@ fn defaults() {
     assert_eq!(c.endpoint, None);
     assert_eq!(c.encode.time_key, None);
     assert_eq!(c.max_in_flight_per_stream, 16);
+    assert_eq!(c.buffer_linger, Duration::from_secs(2));
 }
 
 #[test]
@@ -96,6 +97,11 @@ fn bad_values_name_key_value_and_what_is_accepted() {
         .to_string();
     assert!(
         e.contains("delivery_streams") && e.contains("1-64 characters"),
+        "{e}"
+    );
+    let e = err(&[("buffer_linger", "2m")]);
+    assert!(
+        e.contains("buffer_linger = '2m'") && e.contains("at most 60s"),
         "{e}"
     );
     let e = err(&[("tls.ca_file", "/nonexistent/ca.pem")]);

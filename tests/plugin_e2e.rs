@@ -109,7 +109,9 @@ fn records_are_spread_evenly_and_arrive_once() {
             .iter()
             .map(|r| r.iter().filter(|&&b| b == b'\n').count())
             .sum();
-        assert_eq!(n, 1000, "stream {s} gets an even share");
+        // Aggregated parts are equal in bytes, cut on 5 KB billing units: a few records
+        // either way.
+        assert!(n.abs_diff(1000) <= 30, "stream {s} gets an even share: {n}");
     }
     // the emulator's streams go to S3 without processing: records are aggregated, each
     // Firehose record being whole JSON lines

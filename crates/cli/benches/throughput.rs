@@ -11,7 +11,8 @@
 //!
 //! Chunks: replay's default (at most 2,000 records, so ~200 KB here) and, with
 //! aggregation, Fluent Bit-sized chunks of up to 2 MB (`--chunk-records 20000`), since
-//! an aggregate never spans two chunks and its size decides the 5 KB rounding.
+//! in sync mode an aggregate never spans two chunks and its size decides the 5 KB
+//! rounding; and small chunks in async mode, which packs buffered chunks together.
 //! Then memory at the target rate: `--rate 250000` for 40 s (4 streams, aggregation on,
 //! a separate `emulate` process), with both chunk sizes: RSS after init, at 5 s, 20 s,
 //! the end, the peak (RSS every 50 ms to target/bench-results/throughput-rss.csv).
@@ -33,17 +34,20 @@ struct Config {
     chunk_records: u64,
     records: u64,
     rate: Option<f64>,
+    /// `delivery_mode async` (records/s is then the intake, bounded by a 16 MiB buffer).
+    asynchronous: bool,
 }
 
 impl Config {
     fn name(&self) -> String {
         format!(
-            "{} stream{}, aggregation {}, {}, chunks ≤ {} records",
+            "{} stream{}, aggregation {}, {}, chunks ≤ {} records{}",
             self.streams,
             if self.streams == 1 { "" } else { "s" },
             if self.aggregation { "on" } else { "off" },
             if self.zstd { "zstd" } else { "none" },
-            int(self.chunk_records)
+            int(self.chunk_records),
+            if self.asynchronous { ", async" } else { "" }
         )
     }
     fn args(&self) -> Vec<String> {
@@ -75,6 +79,14 @@ impl Config {
         ];
         if let Some(r) = self.rate {
             a.extend(args!["--rate", r]);
+        }
+        if self.asynchronous {
+            a.extend(args![
+                "-p",
+                "delivery_mode=async",
+                "-p",
+                "buffer_max_bytes=16MiB"
+            ]);
         }
         a
     }
@@ -121,6 +133,7 @@ fn run(c: &Config) -> anyhow::Result<(Vec<String>, Value)> {
         "aggregation": c.aggregation,
         "compression": if c.zstd { "zstd" } else { "none" },
         "chunk_records": c.chunk_records,
+        "delivery_mode": if c.asynchronous { "async" } else { "sync" },
         "records": c.records,
         "records_acked": acked,
         "records_per_second": rps,
@@ -163,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                     chunk_records: 2000,
                     records,
                     rate: None,
+                    asynchronous: false,
                 });
             }
         }
@@ -176,8 +190,21 @@ fn main() -> anyhow::Result<()> {
                 chunk_records: 20_000,
                 records: 4_000_000,
                 rate: None,
+                asynchronous: false,
             });
         }
+    }
+    // Small chunks in async mode: buffered chunks are packed so that they share aggregates.
+    for streams in [1, 4] {
+        configs.push(Config {
+            streams,
+            aggregation: true,
+            zstd: false,
+            chunk_records: 2000,
+            records: 4_000_000,
+            rate: None,
+            asynchronous: true,
+        });
     }
     let headers = [
         "configuration",

@@ -6,7 +6,7 @@ use crate::decode::{DecodeStats, Decoder, Item};
 use crate::dedupe::ChunkKey;
 use crate::deliver::{self, CallError, RecordFailure};
 use crate::encode::{self, EncodeError, EncodeOptions, Encoder};
-use crate::instance::Shared;
+use crate::instance::{Chunk, Shared};
 use crate::log::Level;
 use crate::route::{Balance, Outcome, Placement, Stream};
 use std::collections::HashMap;
@@ -148,17 +148,29 @@ fn partition_key(shared: &Shared) -> Option<&str> {
     }
 }
 
-/// Runs one flush to its outcome. `chunk` is dropped once encoded: an owned chunk (sync
-/// mode) is freed before delivery.
-pub async fn run(shared: Arc<Shared>, chunk: impl AsRef<[u8]>, tag: &str) -> FlushCode {
+/// Runs one flush to its outcome. The chunk is read once, to encode it (a lent chunk in
+/// place), and let go before delivery.
+pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
     let log = &shared.log;
     let deadline = Instant::now() + shared.config.flush_timeout;
-    let key = ChunkKey::of(tag, chunk.as_ref());
-    let p = match encode_chunk(&shared, chunk.as_ref(), tag, partition_key(&shared)) {
+    let mut encoded = None;
+    chunk.read(&mut |bytes| {
+        encoded = bytes.map(|c| {
+            (
+                ChunkKey::of(tag, c),
+                encode_chunk(&shared, c, tag, partition_key(&shared)),
+            )
+        });
+    });
+    drop(chunk);
+    // None: the loan ended first, i.e. the flush already answered (it gave up waiting).
+    let Some((key, p)) = encoded else {
+        return FlushCode::Retry;
+    };
+    let p = match p {
         Ok(p) => p,
         Err(code) => return code,
     };
-    drop(chunk);
 
     let n = p.records.len();
     // Fluent Bit retries the very same chunk: what was accepted then is not sent again.

@@ -97,6 +97,40 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Lends a chunk's bytes to the plugin's threads for the length of one flush call.
+pub trait Lender: Send + Sync {
+    /// Calls `f` once with the bytes, or with `None` once the loan has ended (the flush
+    /// has answered: nothing is left to do with it).
+    fn read(&self, f: &mut dyn FnMut(Option<&[u8]>));
+}
+
+/// A flush's chunk: copied, or lent by the caller (sync mode reads it in place).
+pub enum Chunk {
+    Owned(Vec<u8>),
+    Lent(Arc<dyn Lender>),
+}
+
+impl Chunk {
+    /// Calls `f` once with the bytes (`None`: the loan has ended).
+    pub fn read(&self, f: &mut dyn FnMut(Option<&[u8]>)) {
+        match self {
+            Chunk::Owned(v) => f(Some(v)),
+            Chunk::Lent(l) => l.read(f),
+        }
+    }
+
+    fn into_owned(self) -> Vec<u8> {
+        match self {
+            Chunk::Owned(v) => v,
+            lent => {
+                let mut v = Vec::new();
+                lent.read(&mut |b| v = b.map(<[u8]>::to_vec).unwrap_or_default());
+                v
+            }
+        }
+    }
+}
+
 /// A buffered chunk waiting to be packed, counted as active until it is delivered.
 struct Held {
     buffered: flush::Buffered,
@@ -107,6 +141,13 @@ struct Held {
 /// came within `buffer_linger` of the first), so their records share full aggregates, and
 /// delivers each pack as its own task. Packs at once when the instance stops.
 async fn pack(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Held>) {
+    // Packs being encoded and sent at once: each spreads over every stream already, and
+    // each holds its records, aggregates and request bodies (a few times its size), so
+    // the rest wait as raw chunks, which buffer_max_bytes bounds.
+    let sending = Arc::new(tokio::sync::Semaphore::new(
+        (shared.router.streams().len() / 2).max(2),
+    ));
+    let spawn_pack = |held| spawn_pack(&shared, &sending, held);
     let target = shared.config.aggregation_max_bytes;
     let linger = shared.config.buffer_linger;
     let mut held: Vec<Held> = Vec::new();
@@ -119,7 +160,7 @@ async fn pack(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Held>) {
             match tokio::time::timeout_at(until, rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    spawn_pack(&shared, std::mem::take(&mut held));
+                    spawn_pack(std::mem::take(&mut held));
                     bytes = 0;
                     continue;
                 }
@@ -127,7 +168,7 @@ async fn pack(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Held>) {
         };
         // None: the instance stopped taking work and every chunk sent is here.
         let Some(h) = next else {
-            spawn_pack(&shared, held);
+            spawn_pack(held);
             return;
         };
         if held.is_empty() {
@@ -136,18 +177,21 @@ async fn pack(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Held>) {
         bytes += h.buffered.chunk.len();
         held.push(h);
         if bytes >= target {
-            spawn_pack(&shared, std::mem::take(&mut held));
+            spawn_pack(std::mem::take(&mut held));
             bytes = 0;
         }
     }
 }
 
-fn spawn_pack(shared: &Arc<Shared>, held: Vec<Held>) {
+fn spawn_pack(shared: &Arc<Shared>, sending: &Arc<tokio::sync::Semaphore>, held: Vec<Held>) {
     if held.is_empty() {
         return;
     }
     let shared = shared.clone();
+    let sending = sending.clone();
     tokio::spawn(async move {
+        // Never closed, so this only waits.
+        let _turn = sending.acquire_owned().await;
         let (chunks, guards): (Vec<_>, Vec<_>) =
             held.into_iter().map(|h| (h.buffered, h._active)).unzip();
         let log = shared.log.clone();
@@ -163,7 +207,7 @@ fn spawn_pack(shared: &Arc<Shared>, held: Vec<Held>) {
 
 /// A flush handed to the runtime.
 struct Job {
-    chunk: Vec<u8>,
+    chunk: Chunk,
     tag: String,
     /// Who waits for the outcome (sync mode); `None` in async mode.
     done: Option<std_mpsc::SyncSender<FlushCode>>,
@@ -296,7 +340,7 @@ impl Instance {
                 let Some(done) = job.done else {
                     let _ = pack_tx.send(Held {
                         buffered: flush::Buffered {
-                            chunk: job.chunk,
+                            chunk: job.chunk.into_owned(),
                             tag: job.tag,
                         },
                         _active: active,
@@ -356,12 +400,13 @@ impl Instance {
     /// Delivers one chunk and answers what Fluent Bit should do with it. Blocks the
     /// caller (a Fluent Bit worker, on a 64 KiB stack) until the runtime has an answer;
     /// does no work of its own, so its stack use stays small.
-    pub fn flush(&self, chunk: Vec<u8>, tag: String) -> FlushCode {
+    pub fn flush(&self, chunk: Chunk, tag: String) -> FlushCode {
         if self.closed.load(Ordering::Acquire) {
             return FlushCode::Retry;
         }
         if self.shared.config.delivery_mode == DeliveryMode::Async {
-            return self.enqueue(chunk, tag);
+            // Fluent Bit forgets the chunk on FLB_OK: the buffer needs its own copy.
+            return self.enqueue(chunk.into_owned(), tag);
         }
         let (done, rx) = std_mpsc::sync_channel(1);
         if !self.submit(Job {
@@ -414,7 +459,7 @@ impl Instance {
             return FlushCode::Retry;
         }
         if self.submit(Job {
-            chunk,
+            chunk: Chunk::Owned(chunk),
             tag,
             done: None,
         }) {

@@ -5,14 +5,16 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
+mod chunk;
 mod host;
 mod metrics;
 
 use crate::config::Config;
 use crate::flush::FlushCode;
-use crate::instance::Instance;
+use crate::instance::{Chunk, Instance};
 use crate::log::Logger;
 use abi::*;
+use chunk::{Loan, Withdraw};
 use host::HostSink;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -220,12 +222,18 @@ pub unsafe extern "C" fn FLBPluginFlushCtx(
         }
         // SAFETY: `ctx` is the pointer FLBPluginInit stored; it stays valid until exit.
         let ctx = unsafe { &*(ctx as *const Context) };
-        let chunk = if data.is_null() || size == 0 {
-            Vec::new()
+        let loan = if data.is_null() || size == 0 {
+            None
         } else {
-            // SAFETY: Fluent Bit guarantees `size` readable bytes at `data` for this call;
-            // we copy them before returning.
-            unsafe { std::slice::from_raw_parts(data as *const u8, size) }.to_vec()
+            // SAFETY: Fluent Bit guarantees `size` readable bytes at `data`, unchanged, for
+            // the length of this call; `_withdraw` ends the loan before the call returns
+            // (unwinding included), after which the plugin's threads cannot read them.
+            Some(Arc::new(unsafe { Loan::new(data as *const u8, size) }))
+        };
+        let _withdraw = loan.as_deref().map(Withdraw);
+        let chunk = match &loan {
+            Some(l) => Chunk::Lent(l.clone()),
+            None => Chunk::Owned(Vec::new()),
         };
         let tag = if tag.is_null() {
             String::new()

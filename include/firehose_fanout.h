@@ -88,8 +88,9 @@ int FLBPluginInit(struct flbgo_output_plugin *plugin);
  * Called per chunk by a Fluent Bit worker thread (or the engine thread with workers 0),
  * on a 64 KiB coroutine stack. remote_context is what FLBPluginInit stored; data/size is
  * the chunk (concatenated msgpack events), valid only during the call; tag is a
- * NUL-terminated string. The chunk is copied and delivered by the plugin's own threads;
- * the call blocks until every record is accepted (FLB_OK), flush_timeout passes with
+ * NUL-terminated string. The plugin's own threads decode and deliver the chunk: with
+ * delivery_mode sync they read it in place and stop reading before the call returns;
+ * with delivery_mode async it is copied into the plugin's buffer. The call blocks until every record is accepted (FLB_OK), flush_timeout passes with
  * records still pending (FLB_RETRY), or nothing in the chunk can be delivered
  * (FLB_ERROR). Safe to call concurrently for one instance. NULL data or size 0 gives
  * FLB_ERROR; a NULL remote_context gives FLB_ERROR; a NULL tag counts as "".

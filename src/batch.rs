@@ -207,14 +207,16 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
     let mut k = 0;
     while k < batch.len() {
         let start = k;
-        let mut data = records.get(batch[k] as usize).to_vec();
+        // Measure first, then copy into a buffer of the exact size (no doubling).
+        let mut len = records.record_len(batch[k] as usize);
         k += 1;
-        while max > 0
-            && k < batch.len()
-            && data.len() + records.record_len(batch[k] as usize) <= max
-        {
-            data.extend_from_slice(records.get(batch[k] as usize));
+        while max > 0 && k < batch.len() && len + records.record_len(batch[k] as usize) <= max {
+            len += records.record_len(batch[k] as usize);
             k += 1;
+        }
+        let mut data = Vec::with_capacity(len);
+        for &i in &batch[start..k] {
+            data.extend_from_slice(records.get(i as usize));
         }
         let raw_len = data.len();
         frames.push(Frame {

@@ -202,6 +202,7 @@ fn spawn_pack(shared: &Arc<Shared>, sending: &Arc<tokio::sync::Semaphore>, held:
             ));
         }
         drop(guards);
+        crate::ffi::memory::release_freed();
     });
 }
 
@@ -354,6 +355,7 @@ impl Instance {
                     // logged, and answered, instead of leaving the flush without an answer.
                     let r = tokio::spawn(async move { flush::run(shared, job.chunk, &job.tag).await }).await;
                     let _ = done.send(r.as_ref().copied().unwrap_or(FlushCode::Retry));
+                    crate::ffi::memory::release_freed();
                     if let Err(e) = r {
                         log.error(format_args!(
                             "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"

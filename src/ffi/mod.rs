@@ -7,6 +7,7 @@
 pub mod abi;
 mod chunk;
 mod host;
+pub mod memory;
 mod metrics;
 
 use crate::config::Config;
@@ -207,8 +208,9 @@ fn current_thread_name() -> String {
 /// `ctx` is NULL or what `FLBPluginInit` stored; `data` is NULL or `size` readable bytes;
 /// `tag` is NULL or a NUL-terminated string.
 ///
-/// Flushes one chunk. Copies it and waits for the plugin's threads: this runs on a 64 KiB
-/// coroutine stack, so it does no work of its own.
+/// Flushes one chunk. Lends it to the plugin's threads (they read it in place) and waits
+/// for them: this runs on a 64 KiB coroutine stack, so it does no work of its own. The
+/// loan ends before the call returns, whatever the outcome.
 #[no_mangle]
 pub unsafe extern "C" fn FLBPluginFlushCtx(
     ctx: *mut c_void,

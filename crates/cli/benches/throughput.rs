@@ -34,7 +34,8 @@ struct Config {
     chunk_records: u64,
     records: u64,
     rate: Option<f64>,
-    /// `delivery_mode async` (records/s is then the intake, bounded by a 16 MiB buffer).
+    /// `delivery_mode async` (records/s is then the intake, bounded by an 8 MiB buffer and
+    /// an 8 MiB `Mem_Buf_Limit` in the host).
     asynchronous: bool,
 }
 
@@ -81,11 +82,15 @@ impl Config {
             a.extend(args!["--rate", r]);
         }
         if self.asynchronous {
+            // Fluent Bit keeps what the full buffer refuses (FLB_RETRY) up to its
+            // Mem_Buf_Limit, then pauses the input.
             a.extend(args![
                 "-p",
                 "delivery_mode=async",
                 "-p",
-                "buffer_max_bytes=16MiB"
+                "buffer_max_bytes=8MiB",
+                "--mem-buf-limit",
+                "8MiB"
             ]);
         }
         a
@@ -233,8 +238,9 @@ fn main() -> anyhow::Result<()> {
 
     // Memory at the target rate: 250,000 records/s for 40 s, RSS every 50 ms, against a
     // separate `emulate` process so that the replay process holds only the host (its
-    // chunk queue) and the plugin. The third run caps glibc's malloc arenas, to show how
-    // much of the peak is freed memory kept by per-thread arenas.
+    // chunk queue) and the plugin. The third run caps glibc's malloc arenas and the fourth
+    // fixes its mmap threshold, to show how much of the peak is freed memory that glibc
+    // keeps.
     let mut mem_rows = Vec::new();
     let mut long_json = Vec::new();
     let mut csv = String::from("run,elapsed_s,rss_bytes\n");
@@ -247,6 +253,11 @@ fn main() -> anyhow::Result<()> {
             "chunks ≤ 20,000 records, MALLOC_ARENA_MAX=2",
             20_000,
             Some(("MALLOC_ARENA_MAX", "2")),
+        ),
+        (
+            "chunks ≤ 20,000 records, MALLOC_MMAP_THRESHOLD_=131072",
+            20_000,
+            Some(("MALLOC_MMAP_THRESHOLD_", "131072")),
         ),
     ] {
         let mut a = args![

@@ -255,6 +255,7 @@ fn demo(args: &DemoArgs, dir: &Path) -> Result<i32> {
             retry_wait: Duration::from_secs(1),
             retry_wait_max: Duration::from_secs(30),
             tag: "kube.var.log.containers.web".to_string(),
+            mem_buf_limit: None,
         },
         plugin: Some(plugin_path),
         props: args.props.clone(),

@@ -34,6 +34,8 @@ struct State {
     producing: bool,
     stopped: bool,
     in_flight: usize,
+    /// Bytes of the chunks held: queued, in flight, waiting to retry.
+    held_bytes: usize,
 }
 
 /// Chunks waiting for a worker: new ones (bounded, so the producer waits like an input
@@ -43,6 +45,8 @@ pub struct Queue {
     state: Mutex<State>,
     cv: Condvar,
     capacity: usize,
+    /// Fluent Bit's `Mem_Buf_Limit`: the input pauses while the chunks held reach it.
+    mem_buf_limit: Option<usize>,
 }
 
 impl Queue {
@@ -55,7 +59,15 @@ impl Queue {
             }),
             cv: Condvar::new(),
             capacity: capacity.max(1),
+            mem_buf_limit: None,
         }
+    }
+
+    /// Pauses the producer while the chunks held (queued, in flight, waiting to retry)
+    /// would pass `limit` bytes, like Fluent Bit's `Mem_Buf_Limit`.
+    pub fn with_mem_buf_limit(mut self, limit: Option<usize>) -> Queue {
+        self.mem_buf_limit = limit;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -65,12 +77,20 @@ impl Queue {
     /// Adds a chunk, waiting while the queue is full. `false` once the run is stopped.
     pub fn push(&self, chunk: Chunk) -> bool {
         let mut s = self.lock();
-        while s.fresh.len() >= self.capacity && !s.stopped {
+        let size = chunk.data.len();
+        let full = |s: &State| {
+            s.fresh.len() >= self.capacity
+                || self
+                    .mem_buf_limit
+                    .is_some_and(|l| s.held_bytes > 0 && s.held_bytes + size > l)
+        };
+        while full(&s) && !s.stopped {
             s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
         }
         if s.stopped {
             return false;
         }
+        s.held_bytes += size;
         s.fresh.push_back(chunk);
         self.cv.notify_all();
         true
@@ -142,12 +162,13 @@ impl Queue {
         }
     }
 
-    /// A flush is over; `retry` goes back to wait for its time.
-    fn done(&self, retry: Option<Job>) {
+    /// A flush of `size` bytes is over; `retry` goes back to wait for its time.
+    fn done(&self, size: usize, retry: Option<Job>) {
         let mut s = self.lock();
         s.in_flight -= 1;
-        if let Some(j) = retry {
-            s.retries.push(j);
+        match retry {
+            Some(j) => s.retries.push(j),
+            None => s.held_bytes = s.held_bytes.saturating_sub(size),
         }
         self.cv.notify_all();
     }
@@ -173,6 +194,8 @@ pub struct EngineOptions {
     /// Cap of the retry backoff (Fluent Bit's `scheduler.cap`).
     pub retry_wait_max: Duration,
     pub tag: String,
+    /// Fluent Bit's `Mem_Buf_Limit` (bytes of chunks held before the input pauses).
+    pub mem_buf_limit: Option<usize>,
 }
 
 /// What the workers saw.
@@ -249,6 +272,7 @@ pub fn worker(
         stack_size: None,
     };
     while let Some(mut job) = queue.take() {
+        let size = job.chunk.data.len();
         let t0 = Instant::now();
         let report = ins.flush_with(&job.chunk.data, &opts.tag, &flush);
         out.latencies.push(t0.elapsed());
@@ -293,7 +317,7 @@ pub fn worker(
                 None
             }
         };
-        queue.done(retry);
+        queue.done(size, retry);
     }
     out.finished_at = Some(Instant::now());
     out
@@ -343,11 +367,11 @@ mod tests {
         j.ready_at = Instant::now() + Duration::from_millis(30);
         j.retries += 1;
         let t0 = Instant::now();
-        q.done(Some(j));
+        q.done(0, Some(j));
         let again = q.take().unwrap();
         assert!(t0.elapsed() >= Duration::from_millis(25));
         assert_eq!(again.retries, 1);
-        q.done(None);
+        q.done(0, None);
         assert!(q.take().is_none());
     }
 
@@ -371,5 +395,31 @@ mod tests {
         });
         assert_eq!(q.leftover(), (1, 3));
         assert!(q.take().is_none());
+    }
+
+    #[test]
+    fn mem_buf_limit_pauses_the_producer_while_retries_are_held() {
+        let q = Queue::new(100).with_mem_buf_limit(Some(10));
+        let chunk = |n| Chunk {
+            data: vec![0; n],
+            records: 1,
+        };
+        assert!(q.push(chunk(6)));
+        let mut j = q.take().unwrap();
+        j.retries += 1;
+        // Answered FLB_RETRY: the chunk is still held, so 6 + 6 > 10 waits.
+        q.done(6, Some(j));
+        std::thread::scope(|s| {
+            let h = s.spawn(|| q.push(chunk(6)));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!h.is_finished(), "paused while 6 of 10 bytes are held");
+            let j = q.take().unwrap();
+            q.done(6, None); // delivered: 0 held
+            drop(j);
+            assert!(h.join().unwrap());
+        });
+        // A chunk larger than the limit still goes when nothing else is held.
+        let q = Queue::new(100).with_mem_buf_limit(Some(10));
+        assert!(q.push(chunk(50)));
     }
 }

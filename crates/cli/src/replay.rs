@@ -64,6 +64,10 @@ pub struct ReplayArgs {
     /// Chunk size limit (Fluent Bit's is about 2 MB).
     #[arg(long, value_name = "SIZE", default_value = "2048000", value_parser = units::parse_positive_size)]
     pub chunk_size: u64,
+    /// Pause the input while the chunks held (queued, being flushed, waiting to retry)
+    /// reach this many bytes, like Fluent Bit's `Mem_Buf_Limit` [default: no limit].
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_positive_size)]
+    pub mem_buf_limit: Option<u64>,
     /// Records per chunk at most.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub chunk_records: u64,
@@ -263,7 +267,8 @@ pub fn execute(mut run: Run) -> Result<Done> {
         print_lines(&mut tail, &pb);
     }
 
-    let queue = Queue::new(2 * run.engine.workers.max(1) + 2);
+    let queue =
+        Queue::new(2 * run.engine.workers.max(1) + 2).with_mem_buf_limit(run.engine.mem_buf_limit);
     let t0 = Instant::now();
     let sec0 = unix_now();
     let usage0 = sys::process();
@@ -501,6 +506,9 @@ pub fn run(args: ReplayArgs) -> Result<i32> {
             retry_wait: args.retry_wait,
             retry_wait_max: Duration::from_secs(30).max(args.retry_wait),
             tag: args.tag.clone(),
+            mem_buf_limit: args
+                .mem_buf_limit
+                .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
         },
         plugin: args.plugin.clone(),
         props: args.props.clone(),

@@ -4,7 +4,7 @@
 mod common;
 
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, StreamSpec};
-use flb_host::{Plugin, FLB_OK, FLB_RETRY};
+use flb_host::{Instance, Plugin, FLB_OK, FLB_RETRY};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,19 @@ fn counts(emu: &Emulator, stream: &str) -> BTreeMap<u64, u32> {
         common::count_seqs(&r, &mut m);
     }
     m
+}
+
+/// An instance in async mode sending to `stream`, with `extra` properties.
+fn start(plugin: &Plugin, emu: &Emulator, stream: &str, extra: &[(&str, &str)]) -> Instance {
+    let ep = emu.endpoint();
+    let mut props = vec![
+        ("region", "us-east-1"),
+        ("endpoint", ep.as_str()),
+        ("delivery_streams", stream),
+        ("delivery_mode", "async"),
+    ];
+    props.extend_from_slice(extra);
+    plugin.init(&props).expect("init")
 }
 
 fn setup(stream: &str) -> (Emulator, Plugin) {
@@ -40,15 +53,7 @@ fn answers_at_once_and_delivers_in_the_background() {
             ..Default::default()
         },
     );
-    let ep = emu.endpoint();
-    let ins = plugin
-        .init(&[
-            ("region", "us-east-1"),
-            ("endpoint", &ep),
-            ("delivery_streams", "as"),
-            ("delivery_mode", "async"),
-        ])
-        .expect("init");
+    let ins = start(&plugin, &emu, "as", &[]);
     let t = Instant::now();
     for k in 0..5 {
         assert_eq!(ins.flush(&chunk(k * 100, 100, 50), "t"), FLB_OK);
@@ -74,19 +79,17 @@ fn a_full_buffer_pushes_back_and_nothing_is_lost() {
             ..Default::default()
         },
     );
-    let ep = emu.endpoint();
-    let ins = plugin
-        .init(&[
-            ("region", "us-east-1"),
-            ("endpoint", &ep),
-            ("delivery_streams", "full"),
-            ("delivery_mode", "async"),
+    let ins = start(
+        &plugin,
+        &emu,
+        "full",
+        &[
             ("buffer_max_bytes", "1MiB"),
             ("flush_timeout", "300ms"),
             ("retry_initial_backoff", "20ms"),
             ("retry_max_backoff", "100ms"),
-        ])
-        .expect("init");
+        ],
+    );
     let chunks: Vec<Vec<u8>> = (0..4).map(|k| chunk(k * 1000, 1000, 420)).collect();
     assert!(chunks[0].len() > 400_000 && chunks[0].len() < 520_000);
     assert_eq!(ins.flush(&chunks[0], "t"), FLB_OK);
@@ -123,17 +126,12 @@ fn what_cannot_drain_by_shutdown_timeout_is_reported_lost() {
             ..Default::default()
         },
     );
-    let ep = emu.endpoint();
-    let ins = plugin
-        .init(&[
-            ("region", "us-east-1"),
-            ("endpoint", &ep),
-            ("delivery_streams", "stuck"),
-            ("delivery_mode", "async"),
-            ("shutdown_timeout", "500ms"),
-            ("flush_timeout", "200ms"),
-        ])
-        .expect("init");
+    let ins = start(
+        &plugin,
+        &emu,
+        "stuck",
+        &[("shutdown_timeout", "500ms"), ("flush_timeout", "200ms")],
+    );
     let data = chunk(0, 10, 10);
     assert_eq!(ins.flush(&data, "t"), FLB_OK);
     let t = Instant::now();
@@ -157,17 +155,12 @@ fn what_cannot_drain_by_shutdown_timeout_is_reported_lost() {
 #[test]
 fn small_chunks_share_aggregates_and_the_bill() {
     let (emu, plugin) = setup("pack");
-    let ep = emu.endpoint();
-    let ins = plugin
-        .init(&[
-            ("region", "us-east-1"),
-            ("endpoint", &ep),
-            ("delivery_streams", "pack"),
-            ("delivery_mode", "async"),
-            ("aggregation", "on"),
-            ("buffer_linger", "60s"),
-        ])
-        .expect("init");
+    let ins = start(
+        &plugin,
+        &emu,
+        "pack",
+        &[("aggregation", "on"), ("buffer_linger", "60s")],
+    );
     // 200 chunks of 50 records of ~120 bytes: ~6 KB each, 2 units each on their own.
     let chunks = 200;
     for k in 0..chunks {
@@ -196,16 +189,7 @@ fn small_chunks_share_aggregates_and_the_bill() {
 #[test]
 fn a_lone_chunk_goes_after_the_linger() {
     let (emu, plugin) = setup("lone");
-    let ep = emu.endpoint();
-    let ins = plugin
-        .init(&[
-            ("region", "us-east-1"),
-            ("endpoint", &ep),
-            ("delivery_streams", "lone"),
-            ("delivery_mode", "async"),
-            ("buffer_linger", "100ms"),
-        ])
-        .expect("init");
+    let ins = start(&plugin, &emu, "lone", &[("buffer_linger", "100ms")]);
     assert_eq!(ins.flush(&chunk(0, 10, 10), "t"), FLB_OK);
     let t = Instant::now();
     while counts(&emu, "lone").len() < 10 {

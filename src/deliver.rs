@@ -2,7 +2,7 @@
 //! caller needs: accepted, retryable per record, or an error of the whole call.
 
 use aws_sdk_firehose::config::http::HttpResponse;
-use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
@@ -123,6 +123,53 @@ where
                 e.message().unwrap_or("(no message)")
             )
         }
-        other => DisplayErrorContext(other).to_string(),
+        // The cause chain only (the SDK's DisplayErrorContext also appends the whole error in Debug
+        // form, raw responses included: a log line of several KB).
+        other => {
+            let mut line = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !line.ends_with(&text) {
+                    line.push_str(": ");
+                    line.push_str(&text);
+                }
+                cause = c.source();
+            }
+            line
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
+
+    /// An error with a cause, like the SDK's credential and connector errors.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an error occurred while loading credentials")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn short_error_is_the_cause_chain_without_debug_dumps() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "IMDS is disabled");
+        let err = SdkError::<PutRecordBatchError, ()>::timeout_error(Outer(io));
+        let line = short_error(&err);
+        assert_eq!(
+            line,
+            "request has timed out: an error occurred while loading credentials: IMDS is disabled"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: where the built plugin is, test credentials, chunks.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::path::PathBuf;
 use std::sync::Once;
 

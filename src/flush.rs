@@ -514,9 +514,33 @@ impl Job {
                 let aggregated = router.all_aggregate();
                 let max = self.max_records();
                 for b in batch::split_even(&ready, &self.records, streams, max, aggregated) {
-                    match router.place(b.len(), bytes_of(b), latest) {
-                        Some(p) => self.start(p, b.to_vec(), set, cancel),
-                        None => left.extend_from_slice(b),
+                    // Bytes up to and including each record of the batch.
+                    let ends: Vec<usize> = b
+                        .iter()
+                        .scan(0, |sum, &i| {
+                            *sum += self.records.record_len(i as usize);
+                            Some(*sum)
+                        })
+                        .collect();
+                    let mut done = 0; // records of `b` placed so far
+                    while done < b.len() {
+                        let base = if done == 0 { 0 } else { ends[done - 1] };
+                        let prefix = |max_bytes: usize| {
+                            let k = ends[done..]
+                                .partition_point(|&e| e - base <= max_bytes)
+                                .max(1);
+                            (k, ends[done + k - 1] - base)
+                        };
+                        match router.place_capped(&prefix, latest) {
+                            Some((p, k)) => {
+                                self.start(p, b[done..done + k].to_vec(), set, cancel);
+                                done += k;
+                            }
+                            None => {
+                                left.extend_from_slice(&b[done..]);
+                                break;
+                            }
+                        }
                     }
                 }
             }

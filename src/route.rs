@@ -80,6 +80,8 @@ const INCREASE_PER_SEC: f64 = 0.02;
 const MIN_SCALE: f64 = 0.01;
 /// Seconds of quota a stream may take at once after idling (the bucket's depth).
 const BURST_SECS: f64 = 0.5;
+/// A call carries at most this many seconds of its stream's learned byte rate.
+const CALL_SECS: f64 = 0.5;
 /// Calls in flight per stream at first; adapts up to `max_in_flight`.
 const INITIAL_IN_FLIGHT: usize = 2;
 /// Consecutive failed calls (network, 5xx) after which a stream leaves the rotation.
@@ -417,6 +419,20 @@ impl Router {
     /// Adaptive choice: the eligible stream that can take the batch soonest; its tokens are
     /// reserved. `None` when no stream is eligible, or none could send before `latest`.
     pub fn place(&self, records: usize, bytes: usize, latest: Duration) -> Option<Placement> {
+        self.place_capped(&|_| (records, bytes), latest)
+            .map(|(p, _)| p)
+    }
+
+    /// As `place`, for as much of a batch as one call to the chosen stream should carry: at
+    /// most `CALL_SECS` of that stream's learned byte rate, so that a call fits a stream
+    /// whose real quota is far below the configured one (a whole 2 MB chunk in one call
+    /// never would). `prefix(max_bytes)` gives the records and bytes of the batch's longest
+    /// prefix within `max_bytes` (at least one record). Returns how many records it placed.
+    pub fn place_capped(
+        &self,
+        prefix: &dyn Fn(usize) -> (usize, usize),
+        latest: Duration,
+    ) -> Option<(Placement, usize)> {
         let now = Instant::now();
         let streams = self.streams();
         let n = streams.len();
@@ -424,7 +440,8 @@ impl Router {
             return None;
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        let mut best: Option<(Duration, usize, usize)> = None; // wait, in-flight, index
+        // wait, in-flight, index, records, bytes
+        let mut best: Option<(Duration, usize, usize, usize, usize)> = None;
         for k in 0..n {
             let i = (start + k) % n;
             let s = &streams[i];
@@ -433,23 +450,32 @@ impl Router {
                 continue;
             }
             st.refill(self.opts.quota, now);
+            let (records, bytes) = prefix(self.call_bytes(&st));
             let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
             let busy = s.in_flight();
             let better = match best {
                 None => true,
-                Some((w, b, _)) => wait < w || (wait == w && busy < b),
+                Some((w, b, ..)) => wait < w || (wait == w && busy < b),
             };
             if better {
-                best = Some((wait, busy, i));
+                best = Some((wait, busy, i, records, bytes));
             }
         }
-        let (wait, _, i) = best?;
+        let (wait, _, i, records, bytes) = best?;
         if wait > latest {
             return None;
         }
         let s = streams[i].clone();
         self.reserve(&s, self.need(&s, records, bytes), now);
-        Some(Placement { stream: s, wait })
+        Some((Placement { stream: s, wait }, records))
+    }
+
+    /// The most bytes one call to a stream should carry: `CALL_SECS` of its learned rate,
+    /// in whole 5 KB billing units, at least 64 KiB.
+    fn call_bytes(&self, st: &State) -> usize {
+        let unit = crate::batch::BILLING_UNIT as f64;
+        let bytes = (self.opts.quota.bytes * st.scale * CALL_SECS / unit).floor() * unit;
+        (bytes as usize).max(64 * 1024)
     }
 
     fn reserve(&self, s: &Arc<Stream>, need: [f64; 3], now: Instant) {

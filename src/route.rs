@@ -684,6 +684,30 @@ mod tests {
     }
 
     #[test]
+    fn a_call_carries_at_most_half_a_second_of_its_streams_learned_rate() {
+        // 4 MiB/s configured: a call may carry 2 MiB; 100 records of 40 KB each.
+        let r = router(&["a"], q(4.0 * 1024.0 * 1024.0), Balance::Adaptive);
+        let prefix = |max: usize| {
+            let k = (max / 40_000).clamp(1, 100);
+            (k, k * 40_000)
+        };
+        let (_, k) = r.place_capped(&prefix, Duration::from_secs(60)).unwrap();
+        assert_eq!(k, 2 * 1024 * 1024 / 40_000);
+        // Throttled: 80 % of the rate, so a call carries 80 % as much (in 5 KB units).
+        let s = r.streams()[0].clone();
+        r.report(&s, Instant::now(), &Outcome::Throttled);
+        let (_, k) = r.place_capped(&prefix, Duration::from_secs(60)).unwrap();
+        let cap = (0.8_f64 * 2.0 * 1024.0 * 1024.0 / 5120.0).floor() as usize * 5120;
+        assert_eq!(k, cap / 40_000);
+        // Never less than one record, however slow the stream.
+        let one = |_: usize| (1, 3_000_000);
+        assert_eq!(
+            r.place_capped(&one, Duration::from_secs(3600)).unwrap().1,
+            1
+        );
+    }
+
+    #[test]
     fn throttling_lowers_the_rate_once_per_round_and_recovers() {
         let r = router(&["a"], q(1000.0), Balance::Adaptive);
         let s = r.streams()[0].clone();

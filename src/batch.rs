@@ -126,8 +126,7 @@ pub fn split_even<'a>(
     aggregated: bool,
 ) -> Vec<&'a [u32]> {
     let by_limits = split_limited(indices, records, max_records);
-    let mut parts = parts.min(indices.len()).max(by_limits.len());
-    let unit = BILLING_UNIT as usize;
+    let mut parts = parts.min(indices.len());
     let total: usize = if aggregated {
         indices
             .iter()
@@ -137,36 +136,49 @@ pub fn split_even<'a>(
         0
     };
     if aggregated {
-        parts = parts.min((total / unit).max(1)).max(by_limits.len());
+        // No part smaller than one billing unit.
+        parts = parts.min(total / BILLING_UNIT as usize);
     }
+    let parts = parts.max(by_limits.len());
     if parts <= 1 {
         return by_limits;
     }
-    let n = indices.len();
+    let cut = if aggregated {
+        cut_on_units(indices, records, parts, total)
+    } else {
+        let n = indices.len();
+        (0..parts)
+            .map(|k| &indices[k * n / parts..(k + 1) * n / parts])
+            .collect()
+    };
+    // A part may still hold more than one call may carry.
+    cut.into_iter()
+        .flat_map(|part| split_limited(part, records, max_records))
+        .collect()
+}
+
+/// `parts` consecutive parts of about equal bytes, each but the last ending just under a
+/// whole number of billing units (at least one).
+fn cut_on_units<'a>(
+    indices: &'a [u32],
+    records: &Records,
+    parts: usize,
+    total: usize,
+) -> Vec<&'a [u32]> {
+    let unit = BILLING_UNIT as usize;
+    let target = (total / parts / unit * unit).max(unit);
     let mut out = Vec::with_capacity(parts);
-    if aggregated {
-        // Whole units per part; at least one (parts ≤ total / unit unless the call
-        // limits asked for more, and then each part is one call's worth anyway).
-        let target = ((total / parts) / unit * unit).max(unit);
-        let mut start = 0;
-        let mut bytes = 0;
-        for (i, &r) in indices.iter().enumerate() {
-            let len = records.record_len(r as usize);
-            if i > start && bytes + len > target && out.len() + 1 < parts {
-                out.extend(split_limited(&indices[start..i], records, max_records));
-                start = i;
-                bytes = 0;
-            }
-            bytes += len;
+    let (mut start, mut bytes) = (0, 0);
+    for (i, &r) in indices.iter().enumerate() {
+        let len = records.record_len(r as usize);
+        if i > start && bytes + len > target && out.len() + 1 < parts {
+            out.push(&indices[start..i]);
+            start = i;
+            bytes = 0;
         }
-        out.extend(split_limited(&indices[start..], records, max_records));
-        return out;
+        bytes += len;
     }
-    for k in 0..parts {
-        let part = &indices[k * n / parts..(k + 1) * n / parts];
-        // Equal counts are not equal bytes: a part may still need splitting.
-        out.extend(split_limited(part, records, max_records));
-    }
+    out.push(&indices[start..]);
     out
 }
 

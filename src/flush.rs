@@ -83,14 +83,13 @@ pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &
 
 /// Decodes and encodes a chunk on the plugin's threads, logs and counts what had to be
 /// skipped. `Err`: nothing in it to send (the code to answer).
-fn encode_chunk(
-    shared: &Shared,
-    chunk: &[u8],
-    tag: &str,
-    partition_key: Option<&str>,
-) -> Result<Prepared, FlushCode> {
+fn encode_chunk(shared: &Shared, chunk: &[u8], tag: &str) -> Result<Prepared, FlushCode> {
     let log = &shared.log;
     let cfg = &shared.config;
+    let partition_key = match cfg.balance {
+        Balance::Key => cfg.partition_key.as_deref(),
+        _ => None,
+    };
     let p = prepare_keyed(&cfg.encode, partition_key, chunk);
     if p.decode.malformed > 0 {
         log.limited(
@@ -141,13 +140,6 @@ fn encode_chunk(
     Ok(p)
 }
 
-fn partition_key(shared: &Shared) -> Option<&str> {
-    match shared.config.balance {
-        Balance::Key => shared.config.partition_key.as_deref(),
-        _ => None,
-    }
-}
-
 /// Runs one flush to its outcome. The chunk is read once, to encode it (a lent chunk in
 /// place), and let go before delivery.
 pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
@@ -155,12 +147,7 @@ pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
     let deadline = Instant::now() + shared.config.flush_timeout;
     let mut encoded = None;
     chunk.read(&mut |bytes| {
-        encoded = bytes.map(|c| {
-            (
-                ChunkKey::of(tag, c),
-                encode_chunk(&shared, c, tag, partition_key(&shared)),
-            )
-        });
+        encoded = bytes.map(|c| (ChunkKey::of(tag, c), encode_chunk(&shared, c, tag)));
     });
     drop(chunk);
     // None: the loan ended first, i.e. the flush already answered (it gave up waiting).
@@ -219,7 +206,7 @@ pub async fn run_packed(shared: Arc<Shared>, chunks: Vec<Buffered>) {
     let mut records = Records::default();
     let mut keys = Vec::new();
     for b in chunks {
-        if let Ok(p) = encode_chunk(&shared, &b.chunk, &b.tag, partition_key(&shared)) {
+        if let Ok(p) = encode_chunk(&shared, &b.chunk, &b.tag) {
             records.append(p.records);
             keys.extend(p.keys);
         }

@@ -134,7 +134,8 @@ impl Chunk {
 /// A buffered chunk waiting to be packed, counted as active until it is delivered.
 struct Held {
     buffered: flush::Buffered,
-    _active: ActiveGuard,
+    /// Counts the chunk as in flight until its pack is delivered.
+    active: ActiveGuard,
 }
 
 /// Async mode: gathers buffered chunks into packs of about `aggregation_max_bytes` (or what
@@ -193,7 +194,7 @@ fn spawn_pack(shared: &Arc<Shared>, sending: &Arc<tokio::sync::Semaphore>, held:
         // Never closed, so this only waits.
         let _turn = sending.acquire_owned().await;
         let (chunks, guards): (Vec<_>, Vec<_>) =
-            held.into_iter().map(|h| (h.buffered, h._active)).unzip();
+            held.into_iter().map(|h| (h.buffered, h.active)).unzip();
         let log = shared.log.clone();
         // Its own task: a panic (a bug) is logged; the guards still count the chunks done.
         if let Err(e) = tokio::spawn(flush::run_packed(shared, chunks)).await {
@@ -344,7 +345,7 @@ impl Instance {
                             chunk: job.chunk.into_owned(),
                             tag: job.tag,
                         },
-                        _active: active,
+                        active,
                     });
                     continue;
                 };

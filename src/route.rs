@@ -416,14 +416,16 @@ impl Router {
         }
     }
 
-    /// Adaptive choice: the eligible stream that can take the batch soonest; its tokens are
-    /// reserved. `None` when no stream is eligible, or none could send before `latest`.
+    /// `place_capped` for a whole batch (tests).
+    #[cfg(test)]
     pub fn place(&self, records: usize, bytes: usize, latest: Duration) -> Option<Placement> {
         self.place_capped(&|_| (records, bytes), latest)
             .map(|(p, _)| p)
     }
 
-    /// As `place`, for as much of a batch as one call to the chosen stream should carry: at
+    /// Adaptive choice: the eligible stream that can take the batch soonest; its tokens are
+    /// reserved. `None` when no stream is eligible, or none could send before `latest`.
+    /// Only as much of a batch as one call to the chosen stream should carry is placed: at
     /// most `CALL_SECS` of that stream's learned byte rate, so that a call fits a stream
     /// whose real quota is far below the configured one (a whole 2 MB chunk in one call
     /// never would). `prefix(max_bytes)` gives the records and bytes of the batch's longest

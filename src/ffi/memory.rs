@@ -5,8 +5,7 @@
 //! that size come from its arenas and, once freed, stay resident: at 2 MB chunks that is
 //! about as much again as the live buffers. `malloc_trim` returns those free pages.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// At most this often, process-wide: trimming walks every arena.
@@ -14,17 +13,16 @@ const EVERY: Duration = Duration::from_millis(200);
 
 /// Returns freed memory to the system, at most every 200 ms; called after a flush ends.
 pub fn release_freed() {
-    static START: OnceLock<Instant> = OnceLock::new();
-    static LAST_MS: AtomicU64 = AtomicU64::new(0);
-    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
-    let last = LAST_MS.load(Ordering::Relaxed);
-    if now < last + EVERY.as_millis() as u64
-        || LAST_MS
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    // Another thread is trimming (or just did): nothing to add.
+    let Ok(mut last) = LAST.try_lock() else {
+        return;
+    };
+    if last.is_some_and(|t| t.elapsed() < EVERY) {
         return;
     }
+    *last = Some(Instant::now());
+    drop(last);
     trim();
 }
 

@@ -82,6 +82,10 @@ const MIN_SCALE: f64 = 0.01;
 const BURST_SECS: f64 = 0.5;
 /// A call carries at most this many seconds of its stream's learned byte rate.
 const CALL_SECS: f64 = 0.5;
+/// Latency counts against a stream in steps of this many seconds.
+const SLOW_STEP: f64 = 0.25;
+/// A stream's remembered latency halves every this many seconds without calls.
+const LATENCY_HALF_LIFE: f64 = 10.0;
 /// Calls in flight per stream at first; adapts up to `max_in_flight`.
 const INITIAL_IN_FLIGHT: usize = 2;
 /// Consecutive failed calls (network, 5xx) after which a stream leaves the rotation.
@@ -125,6 +129,9 @@ struct State {
     increased: Instant,
     health: Health,
     consecutive_errors: u32,
+    /// Recent call latency, seconds (moving average), and when it was last measured.
+    latency: f64,
+    latency_at: Instant,
 }
 
 /// One delivery stream.
@@ -174,6 +181,8 @@ impl Stream {
                 increased: now,
                 health: Health::Up,
                 consecutive_errors: 0,
+                latency: 0.0,
+                latency_at: now,
             }),
         }
     }
@@ -288,6 +297,26 @@ impl State {
         for (t, n) in self.tokens.iter_mut().zip(need) {
             *t -= n;
         }
+    }
+
+    /// The recent latency, halved for every `LATENCY_HALF_LIFE` without a call (so a stream
+    /// that was slow is tried again).
+    fn recent_latency(&self, now: Instant) -> f64 {
+        let idle = now.saturating_duration_since(self.latency_at).as_secs_f64();
+        self.latency * 0.5f64.powf(idle / LATENCY_HALF_LIFE)
+    }
+
+    fn note_latency(&mut self, took: Duration, now: Instant) {
+        self.latency = (self.recent_latency(now) + took.as_secs_f64()) / 2.0;
+        self.latency_at = now;
+    }
+
+    /// What a slow stream adds to the time a batch placed there takes: its latency in whole
+    /// `SLOW_STEP`s, so that differences of milliseconds between healthy streams never
+    /// decide where a batch goes.
+    fn slowness(&self, now: Instant) -> Duration {
+        let steps = (self.recent_latency(now) / SLOW_STEP).floor();
+        Duration::from_secs_f64(steps * SLOW_STEP)
     }
 
     /// Can a batch go here now? Up, or down but due for a probe.
@@ -442,8 +471,8 @@ impl Router {
             return None;
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        // wait, in-flight, index, records, bytes
-        let mut best: Option<(Duration, usize, usize, usize, usize)> = None;
+        // done by (token wait + slowness), in-flight, index, records, bytes, token wait
+        let mut best: Option<(Duration, usize, usize, usize, usize, Duration)> = None;
         for k in 0..n {
             let i = (start + k) % n;
             let s = &streams[i];
@@ -454,16 +483,19 @@ impl Router {
             st.refill(self.opts.quota, now);
             let (records, bytes) = prefix(self.call_bytes(&st));
             let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
+            // A slow stream is used when it still finishes first (the others' capacity
+            // is taken), so one slow stream does not hold up every flush.
+            let done = wait + st.slowness(now);
             let busy = s.in_flight();
             let better = match best {
                 None => true,
-                Some((w, b, ..)) => wait < w || (wait == w && busy < b),
+                Some((d, b, ..)) => done < d || (done == d && busy < b),
             };
             if better {
-                best = Some((wait, busy, i, records, bytes));
+                best = Some((done, busy, i, records, bytes, wait));
             }
         }
-        let (wait, _, i, records, bytes) = best?;
+        let (_, _, i, records, bytes, wait) = best?;
         if wait > latest {
             return None;
         }
@@ -543,6 +575,7 @@ impl Router {
         let now = Instant::now();
         s.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut st = s.lock();
+        st.note_latency(now.saturating_duration_since(sent), now);
         let was_down = matches!(st.health, Health::Down { .. });
         match outcome {
             Outcome::Done {
@@ -707,6 +740,45 @@ mod tests {
             r.place_capped(&one, Duration::from_secs(3600)).unwrap().1,
             1
         );
+    }
+
+    #[test]
+    fn a_slow_stream_is_passed_over_while_others_have_capacity_and_tried_again_later() {
+        let r = router(&["fast", "slow"], q(1e9), Balance::Adaptive);
+        let (fast, slow) = (r.streams()[0].clone(), r.streams()[1].clone());
+        let now = Instant::now();
+        let done = Outcome::Done {
+            accepted: 1,
+            bytes: 1,
+            throttled: 0,
+            failed: 0,
+            frames: 1,
+            billed: 5120,
+        };
+        r.report(&fast, now - Duration::from_millis(30), &done);
+        r.report(&slow, now - Duration::from_secs(2), &done);
+        for _ in 0..10 {
+            let p = r.place(1, 1, Duration::from_secs(1)).unwrap();
+            assert_eq!(p.stream.name, "fast");
+        }
+        // A few milliseconds of difference decide nothing: both are used.
+        let r2 = router(&["a", "b"], q(1e9), Balance::Adaptive);
+        r2.report(&r2.streams()[0], now - Duration::from_millis(20), &done);
+        r2.report(&r2.streams()[1], now - Duration::from_millis(90), &done);
+        let names: std::collections::HashSet<String> = (0..10)
+            .map(|_| {
+                r2.place(1, 1, Duration::from_secs(1))
+                    .unwrap()
+                    .stream
+                    .name
+                    .clone()
+            })
+            .collect();
+        assert_eq!(names.len(), 2);
+        // Unused, the slow stream's latency fades (half every 10 s): it is tried again.
+        let st = slow.lock();
+        assert!(st.slowness(now) >= Duration::from_millis(750));
+        assert!(st.slowness(now + Duration::from_secs(30)) < Duration::from_millis(250));
     }
 
     #[test]

@@ -383,3 +383,39 @@ fn a_retried_chunk_sends_only_what_was_not_delivered() {
     assert_exactly_once(&emu, 3000);
     ins.exit();
 }
+
+/// One slow stream (every call takes 1.5 s) next to a fast one: after its first call the
+/// slow stream is passed over while the fast one has capacity, so flushes stop waiting on
+/// it; everything arrives once.
+#[test]
+fn a_slow_stream_does_not_hold_up_the_flushes() {
+    let emu = emulator(vec![StreamSpec::new("fast"), StreamSpec::new("slow")]);
+    emu.set_faults(
+        Some("slow"),
+        firehose_emulator::Faults {
+            latency: Duration::from_millis(1500),
+            ..Default::default()
+        },
+    );
+    let plugin = load();
+    let ins = init(
+        &plugin,
+        &props(&emu.endpoint(), &[("delivery_streams", "fast,slow")]),
+    );
+    let chunks = 10;
+    for k in 0..chunks {
+        assert_eq!(ins.flush(&chunk(k * 100, 100, 50), "t"), FLB_OK);
+    }
+    assert_eq!(ins.exit(), FLB_OK);
+    let seen = assert_exactly_once(&emu, chunks * 100);
+    let shares = per_stream(&seen);
+    let slow_calls = emu.stats().streams["slow"].requests;
+    assert!(
+        slow_calls <= 2,
+        "the slow stream took {slow_calls} calls: {shares:?}"
+    );
+    assert!(
+        shares.get("fast").copied().unwrap_or(0) >= 900,
+        "{shares:?}"
+    );
+}

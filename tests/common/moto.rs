@@ -1,8 +1,6 @@
 //! moto, a real third-party AWS emulator: `moto_server` from .ci/install-moto.sh
 //! (target/tools/moto-venv), $MOTO_SERVER, or PATH; it listens on 127.0.0.1 only.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,50 +61,18 @@ pub fn start_moto() -> Moto {
     moto
 }
 
-/// A minimal HTTP/1.1 call to 127.0.0.1.
+/// A minimal HTTP/1.1 call to moto on 127.0.0.1.
 pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
+    firehose_emulator::client::request(
+        &format!("http://127.0.0.1:{port}"),
+        method,
+        path,
         // moto refuses anonymous object reads; it checks that a signature is there, not
         // that it is right.
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIDMOTO/20261128/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(std::io::ErrorKind::InvalidData)?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
-        b = &b[nl + 2 + size + 2..];
-    }
-    out
+        &[(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDMOTO/20261128/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )],
+        body,
+    )
 }

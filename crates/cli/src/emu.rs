@@ -1,11 +1,9 @@
 //! Emulator settings shared by `emulate` and `replay --emulate-streams`, and reading a
 //! running emulator's `GET /stats`.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use firehose_emulator::{EmulatorConfig, Quota, Stats, StreamSpec};
 
@@ -225,70 +223,19 @@ pub fn fetch_stats(endpoint: &str) -> Option<Stats> {
     serde_json::from_slice(&body).ok()
 }
 
-/// A minimal HTTP/1.1 GET over plain TCP (the emulator has no TLS).
+/// A GET over plain HTTP (the emulator has no TLS); the body of a 200 answer.
 pub fn http_get(endpoint: &str, path: &str) -> Result<Vec<u8>> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("only http:// endpoints can be asked for {path}"))?;
-    let authority = rest.split('/').next().unwrap_or("");
-    let host_port = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = host_port
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {authority}"))?
-        .next()
-        .ok_or_else(|| anyhow!("cannot resolve {authority}"))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    let (status, body) = firehose_emulator::client::request(
+        endpoint,
+        "GET",
+        path,
+        &[("Accept", "application/json")],
+        b"",
     )?;
-    let mut raw = Vec::new();
-    s.take(64 * 1024 * 1024).read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP response"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    let status_ok = head
-        .lines()
-        .next()
-        .is_some_and(|l| l.split_whitespace().nth(1) == Some("200"));
-    if !status_ok {
-        bail!("{path} answered {}", head.lines().next().unwrap_or(""));
+    if status != 200 {
+        bail!("{path} answered HTTP {status}");
     }
-    if head.contains("transfer-encoding: chunked") {
-        return dechunk(body);
-    }
-    Ok(body.to_vec())
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("malformed chunked body"))?;
-        let size_text = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| anyhow!("malformed chunked body"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let data = b
-            .get(..size)
-            .ok_or_else(|| anyhow!("truncated chunked body"))?;
-        out.extend_from_slice(data);
-        b = b.get(size + 2..).unwrap_or(&[]);
-    }
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -337,13 +284,5 @@ mod tests {
         assert_eq!(pct(0.07), "7%");
         assert_eq!(pct(0.125), "12.5%");
         assert_eq!(pct(1.0), "100%");
-    }
-
-    #[test]
-    fn chunked() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
-            b"abcde"
-        );
     }
 }

@@ -45,6 +45,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod destination;
 pub mod error;

@@ -11,8 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,64 +162,17 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Result<(u16, Vec<u8>)> {
-    let authority = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("not an http:// endpoint: {endpoint}"))?
-        .trim_end_matches('/');
-    let mut s =
-        TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP response to {method} {path}"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status: u16 = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("malformed status line"))?;
-    let body = &raw[split + 4..];
-    let body = if head.contains("transfer-encoding: chunked") {
-        dechunk(body)?
-    } else {
-        body.to_vec()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("malformed chunked body"))?;
-        let size = usize::from_str_radix(
-            String::from_utf8_lossy(&b[..eol])
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim(),
-            16,
-        )?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(b.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?);
-        b = b.get(size + 2..).unwrap_or(&[]);
-    }
+    firehose_emulator::client::request(
+        endpoint,
+        method,
+        path,
+        &[
+            ("Accept", "application/json"),
+            ("Content-Type", "application/json"),
+        ],
+        body.unwrap_or("").as_bytes(),
+    )
+    .with_context(|| format!("{method} {path} at {endpoint}"))
 }
 
 // ----- an `emulate` process ---------------------------------------------------------

@@ -207,7 +207,9 @@ pub fn billed_bytes(record_len: usize) -> u64 {
 }
 
 /// Turns a batch of log records into Firehose records: aggregates of consecutive records
-/// up to `aggregate_max` bytes (a log record never straddles two), each compressed.
+/// up to `aggregate_max` bytes (a log record never straddles two), each compressed and
+/// within Firehose's record limit. Frames one call's worth at most (500 Firehose records,
+/// 4 MiB): records after the last frame's members are left for another call.
 pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Result<Vec<Frame>> {
     let mut frames = Vec::new();
     // Full aggregates end just under a whole number of billing units.
@@ -216,8 +218,11 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
         Some(m) => m,
         None => 0,
     };
+    let mut total = 0;
     let mut k = 0;
-    while k < batch.len() {
+    // One call: at most 500 Firehose records and 4 MiB; what does not fit is left for
+    // another call (the caller sends `batch[frames.last().members.end..]` again).
+    while k < batch.len() && frames.len() < MAX_BATCH_RECORDS {
         let start = k;
         // Measure first, then copy into a buffer of the exact size (no doubling).
         let mut len = records.record_len(batch[k] as usize);
@@ -226,15 +231,31 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
             len += records.record_len(batch[k] as usize);
             k += 1;
         }
-        let mut data = Vec::with_capacity(len);
-        for &i in &batch[start..k] {
-            data.extend_from_slice(records.get(i as usize));
+        let data = loop {
+            let mut data = Vec::with_capacity(len);
+            for &i in &batch[start..k] {
+                data.extend_from_slice(records.get(i as usize));
+            }
+            let raw_len = data.len();
+            let data = framing.compression.apply(data)?;
+            // Compression made an aggregate larger than Firehose takes: fewer members.
+            if data.len() <= MAX_RECORD_BYTES || k - start == 1 {
+                break (data, raw_len);
+            }
+            k = start + (k - start) / 2;
+            len = batch[start..k]
+                .iter()
+                .map(|&i| records.record_len(i as usize))
+                .sum();
+        };
+        if total + data.0.len() > MAX_BATCH_BYTES && !frames.is_empty() {
+            break;
         }
-        let raw_len = data.len();
+        total += data.0.len();
         frames.push(Frame {
-            data: framing.compression.apply(data)?,
+            data: data.0,
             members: start..k,
-            raw_len,
+            raw_len: data.1,
         });
     }
     Ok(frames)
@@ -418,5 +439,65 @@ mod tests {
         assert_eq!(r.get(0), b"a\n");
         assert_eq!(r.get(1), b"b\n");
         assert_eq!(r.total_bytes(), 4);
+    }
+
+    #[test]
+    fn one_call_never_carries_more_than_500_firehose_records_or_4_mib() {
+        use crate::compress::Compression;
+        // 1 KiB aggregates of 100-byte records: 10 per frame, 5,000 records = 500 frames.
+        let r = records(&vec![100; 6000]);
+        let idx: Vec<u32> = (0..6000).collect();
+        let small = Framing {
+            aggregate_max: Some(1024),
+            compression: Compression::None,
+        };
+        let f = frame(&r, &idx, small).unwrap();
+        assert_eq!(f.len(), MAX_BATCH_RECORDS);
+        let end = f.last().unwrap().members.end;
+        assert!(end < idx.len());
+        // The rest frames in further calls, every record exactly once.
+        let rest = frame(&r, &idx[end..], small).unwrap();
+        assert_eq!(rest.last().unwrap().members.end, idx.len() - end);
+        // Bytes: 8 records of 900 KiB are two calls of at most 4 MiB.
+        let r = records(&[900 * 1024; 8]);
+        let idx: Vec<u32> = (0..8).collect();
+        let plain = Framing {
+            aggregate_max: None,
+            compression: Compression::None,
+        };
+        let f = frame(&r, &idx, plain).unwrap();
+        let total: usize = f.iter().map(|x| x.data.len()).sum();
+        assert!(total <= MAX_BATCH_BYTES, "{total}");
+        assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn an_aggregate_that_compression_makes_too_large_is_cut() {
+        use crate::compress::Compression;
+        // Incompressible records filling an aggregate to the limit: gzip adds a little.
+        let mut r = Records::default();
+        let mut rng = fastrand::Rng::with_seed(5);
+        for _ in 0..10 {
+            r.buffer().extend((0..100 * 1024).map(|_| rng.u8(..)));
+            r.commit();
+        }
+        let idx: Vec<u32> = (0..10).collect();
+        let gz = Framing {
+            aggregate_max: Some(MAX_RECORD_BYTES),
+            compression: Compression::Gzip { level: 1 },
+        };
+        let f = frame(&r, &idx, gz).unwrap();
+        assert!(f.len() >= 2);
+        for x in &f {
+            assert!(x.data.len() <= MAX_RECORD_BYTES, "{}", x.data.len());
+        }
+        assert_eq!(f.last().unwrap().members.end, 10);
+        // A single record at the compressed limit fits once compressed.
+        let max = Compression::Gzip { level: 1 }.max_input();
+        let mut one = Records::default();
+        one.buffer().extend((0..max).map(|_| rng.u8(..)));
+        one.commit();
+        let f = frame(&one, &[0], gz).unwrap();
+        assert!(f[0].data.len() <= MAX_RECORD_BYTES);
     }
 }

@@ -38,6 +38,17 @@ impl Compression {
         }
     }
 
+    /// The largest record whose compressed form always fits in Firehose's record limit:
+    /// incompressible data grows a little (zstd at most 1/256 plus a header, gzip a few
+    /// bytes per block), so a record that fits raw could be refused compressed.
+    pub fn max_input(self) -> usize {
+        let max = crate::batch::MAX_RECORD_BYTES;
+        match self {
+            Compression::None => max,
+            _ => max - max / 128 - 1024,
+        }
+    }
+
     /// Compresses `data`; `None` passes it through unchanged.
     pub fn apply(self, data: Vec<u8>) -> std::io::Result<Vec<u8>> {
         match self {

@@ -22,9 +22,12 @@ pub enum CallError {
     /// ServiceUnavailableException / HTTP 429: the stream is over its quota.
     #[error("throttled: {0}")]
     Throttled(String),
-    /// Not worth retrying on this stream as it is (not found, access denied, invalid).
+    /// Not worth retrying on this stream as it is (not found, access denied).
     #[error("{code}: {message}")]
     Stream { code: String, message: String },
+    /// InvalidArgumentException: the request, or the stream's type, is refused.
+    #[error("{code}: {message}")]
+    Invalid { code: String, message: String },
     /// Network, timeout, 5xx: try again.
     #[error("{0}")]
     Transient(String),
@@ -33,7 +36,6 @@ pub enum CallError {
 /// Error codes that say the stream cannot take records as things stand.
 const STREAM_CODES: &[&str] = &[
     "ResourceNotFoundException",
-    "InvalidArgumentException",
     "InvalidKMSResourceException",
     "InvalidSourceException",
     "AccessDeniedException",
@@ -99,6 +101,9 @@ fn classify(err: SdkError<PutRecordBatchError, HttpResponse>) -> CallError {
             || status == Some(429)
         {
             return CallError::Throttled(if message.is_empty() { code } else { message });
+        }
+        if code == "InvalidArgumentException" {
+            return CallError::Invalid { code, message };
         }
         if STREAM_CODES.contains(&code.as_str()) {
             return CallError::Stream { code, message };

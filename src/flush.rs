@@ -42,17 +42,23 @@ pub struct Prepared {
 
 /// Decodes and encodes a whole chunk. Runs on the plugin's threads, never on Fluent Bit's.
 pub fn prepare(opts: &EncodeOptions, chunk: &[u8]) -> Prepared {
-    prepare_keyed(opts, None, chunk)
+    prepare_keyed(opts, None, MAX_RECORD_BYTES, chunk)
 }
 
-/// As `prepare`, also hashing each record's `partition_key` value.
-pub fn prepare_keyed(opts: &EncodeOptions, partition_key: Option<&str>, chunk: &[u8]) -> Prepared {
+/// As `prepare`, with records up to `max_record` bytes, also hashing each record's
+/// `partition_key` value.
+pub fn prepare_keyed(
+    opts: &EncodeOptions,
+    partition_key: Option<&str>,
+    max_record: usize,
+    chunk: &[u8],
+) -> Prepared {
     let mut p = Prepared {
         // JSON is usually a little larger than msgpack.
         records: Records::with_capacity(chunk.len() + chunk.len() / 4),
         ..Default::default()
     };
-    let mut enc = Encoder::new(opts.clone(), MAX_RECORD_BYTES);
+    let mut enc = Encoder::new(opts.clone(), max_record);
     for item in Decoder::new(chunk) {
         match item {
             Item::GroupMarker => p.decode.group_markers += 1,
@@ -90,7 +96,9 @@ fn encode_chunk(shared: &Shared, chunk: &[u8], tag: &str) -> Result<Prepared, Fl
         Balance::Key => cfg.partition_key.as_deref(),
         _ => None,
     };
-    let p = prepare_keyed(&cfg.encode, partition_key, chunk);
+    // Compressed, a record must still fit Firehose's limit.
+    let max_record = cfg.compression.max_input();
+    let p = prepare_keyed(&cfg.encode, partition_key, max_record, chunk);
     if p.decode.malformed > 0 {
         log.limited(
             "malformed",
@@ -107,7 +115,7 @@ fn encode_chunk(shared: &Shared, chunk: &[u8], tag: &str) -> Result<Prepared, Fl
             Level::Error,
             format_args!(
                 "tag {tag}: dropped {} record(s) larger than Firehose's limit of {} bytes",
-                p.oversize, MAX_RECORD_BYTES
+                p.oversize, max_record
             ),
         );
     }
@@ -128,8 +136,8 @@ fn encode_chunk(shared: &Shared, chunk: &[u8], tag: &str) -> Result<Prepared, Fl
     shared.counters.add_malformed(p.decode.malformed as u64);
 
     if p.records.is_empty() {
-        if p.decode.records == 0 && p.decode.malformed == 0 && p.decode.group_markers > 0 {
-            return Err(FlushCode::Ok); // only group markers: nothing to ship
+        if p.decode.records == 0 && p.decode.malformed == 0 {
+            return Err(FlushCode::Ok); // empty, or only group markers: nothing to ship
         }
         log.limited("undeliverable", Level::Error, format_args!(
             "tag {tag}: nothing in the chunk can be delivered ({} bytes, {} events, {} malformed, {} dropped): answering FLB_ERROR",
@@ -140,9 +148,27 @@ fn encode_chunk(shared: &Shared, chunk: &[u8], tag: &str) -> Result<Prepared, Fl
     Ok(p)
 }
 
+/// How a flush ended, for the one who answers Fluent Bit.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: FlushCode,
+    /// Every record was accepted: the chunk and its record count, to remember in case
+    /// Fluent Bit stopped waiting and sends the chunk again.
+    pub all_delivered: Option<(ChunkKey, usize)>,
+}
+
+impl From<FlushCode> for Finished {
+    fn from(code: FlushCode) -> Self {
+        Finished {
+            code,
+            all_delivered: None,
+        }
+    }
+}
+
 /// Runs one flush to its outcome. The chunk is read once, to encode it (a lent chunk in
 /// place), and let go before delivery.
-pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
+pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> Finished {
     let log = &shared.log;
     let deadline = Instant::now() + shared.config.flush_timeout;
     let mut encoded = None;
@@ -152,11 +178,11 @@ pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
     drop(chunk);
     // None: the loan ended first, i.e. the flush already answered (it gave up waiting).
     let Some((key, p)) = encoded else {
-        return FlushCode::Retry;
+        return FlushCode::Retry.into();
     };
     let p = match p {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(code) => return code.into(),
     };
 
     let n = p.records.len();
@@ -180,14 +206,17 @@ pub async fn run(shared: Arc<Shared>, chunk: Chunk, tag: &str) -> FlushCode {
     };
     let outcome = job.deliver(&mut accepted).await;
     match outcome {
-        Delivered::All => FlushCode::Ok,
+        Delivered::All => Finished {
+            code: FlushCode::Ok,
+            all_delivered: Some((key, n)),
+        },
         Delivered::Partly { pending, reason } => {
             shared.delivered.remember(key, &accepted);
             log.limited("flush-retry", Level::Warn, format_args!(
                 "tag {tag}: {} of {n} record(s) accepted, {pending} still pending ({reason}): answering FLB_RETRY",
                 n - pending,
             ));
-            FlushCode::Retry
+            FlushCode::Retry.into()
         }
     }
 }
@@ -260,8 +289,13 @@ struct Sent {
     stream: Arc<Stream>,
     idx: Vec<u32>,
     sent: std::time::Instant,
-    /// Per log record; `None`: cancelled before it was sent.
+    /// Per log record of `idx[..idx.len() - rest]`; `None`: cancelled before it was sent.
     result: Option<Result<Vec<Option<RecordFailure>>, CallError>>,
+    /// The last `rest` records of `idx` did not fit the call (500 Firehose records, 4 MiB)
+    /// and go again, untried.
+    rest: usize,
+    /// Firehose records the call carried.
+    sent_frames: usize,
     /// Firehose records accepted, and what Firehose bills for them.
     frames: u64,
     billed: u64,
@@ -351,6 +385,18 @@ impl Job {
                 } else {
                     "the streams' capacity is taken until past flush_timeout".into()
                 };
+                // No stream can be tried before the deadline: waiting for it would only
+                // hold Fluent Bit's worker.
+                let chance = self.shared.router.next_chance();
+                if set.is_empty()
+                    && delayed.is_empty()
+                    && chance.is_none_or(|t| t > self.deadline.into_std())
+                {
+                    return Delivered::Partly {
+                        pending: n - done,
+                        reason,
+                    };
+                }
                 wake = wake.min(now + Duration::from_millis(100));
             }
             let joined = if set.is_empty() {
@@ -416,14 +462,17 @@ impl Job {
     ) {
         let router = &self.shared.router;
         let Some(result) = s.result else {
+            router.cancelled(&s.stream);
             now_again.extend_from_slice(&s.idx);
             return;
         };
+        let (idx, rest) = s.idx.split_at(s.idx.len() - s.rest);
+        now_again.extend_from_slice(rest);
         let name = &s.stream.name;
         let outcome = match result {
             Ok(entries) => {
                 let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
-                for (&i, e) in s.idx.iter().zip(&entries) {
+                for (&i, e) in idx.iter().zip(&entries) {
                     match e {
                         None => {
                             if !accepted[i as usize] {
@@ -462,15 +511,30 @@ impl Job {
                 *reason = format!("{name}: {err}");
                 match err {
                     CallError::Throttled(_) => {
-                        now_again.extend_from_slice(&s.idx);
+                        now_again.extend_from_slice(idx);
                         Outcome::Throttled
                     }
-                    CallError::Stream { code, message } => {
-                        now_again.extend_from_slice(&s.idx);
+                    // A refused request of several Firehose records says nothing about the
+                    // stream (the plugin built it wrong): never take the stream out for it.
+                    // One record refused is the stream's doing (a Kinesis-sourced stream).
+                    CallError::Invalid { code, message } if s.sent_frames > 1 => {
+                        self.shared.log.limited(
+                            "invalid-request",
+                            Level::Error,
+                            format_args!(
+                                "{name} refused a request of {} Firehose records ({code}: {message}): sending its records again later; please report this",
+                                s.sent_frames
+                            ),
+                        );
+                        later.extend_from_slice(idx);
+                        Outcome::Refused
+                    }
+                    CallError::Stream { code, message } | CallError::Invalid { code, message } => {
+                        now_again.extend_from_slice(idx);
                         Outcome::StreamError(format!("{code}: {message}"))
                     }
                     CallError::Transient(m) => {
-                        later.extend_from_slice(&s.idx);
+                        later.extend_from_slice(idx);
                         Outcome::Transient(m)
                     }
                 }
@@ -613,7 +677,7 @@ impl Job {
         set: &mut JoinSet<Sent>,
         cancel: &watch::Receiver<bool>,
     ) {
-        let client = self.shared.client.clone();
+        let client = self.shared.clients.data.clone();
         let records = self.records.clone();
         let cfg = &self.shared.config;
         let (compression, aggregate_max) = (cfg.compression, cfg.aggregation_max_bytes);
@@ -626,6 +690,8 @@ impl Job {
                 idx,
                 sent,
                 result: None,
+                rest: 0,
+                sent_frames: 0,
                 frames: 0,
                 billed: 0,
             };
@@ -652,6 +718,9 @@ impl Job {
                     return out;
                 }
             };
+            let framed = frames.last().map_or(0, |f| f.members.end);
+            out.rest = out.idx.len() - framed;
+            out.sent_frames = frames.len();
             let shape: Vec<(std::ops::Range<usize>, usize)> = frames
                 .iter()
                 .map(|f| (f.members.clone(), f.data.len()))
@@ -661,7 +730,7 @@ impl Job {
             let result = deliver::put_records(&client, &out.stream.name, data).await;
             // A Firehose record is taken or refused whole: its outcome is each member's.
             out.result = Some(result.map(|per_frame| {
-                let mut per_record = vec![None; out.idx.len()];
+                let mut per_record = vec![None; framed];
                 for ((members, len), outcome) in shape.into_iter().zip(per_frame) {
                     match outcome {
                         None => {

@@ -64,8 +64,12 @@ pub struct RouterOptions {
     pub balance: Balance,
     pub quota: Quota,
     pub max_in_flight: usize,
-    /// How often a stream out of the rotation is tried again.
+    /// How often a stream out of the rotation for a lasting reason (not found, access
+    /// denied) is tried again.
     pub probe_interval: Duration,
+    /// How long one call may take (`request_timeout`): a probe slot is held at most this
+    /// long past its send time, even if its call never reports.
+    pub call_timeout: Duration,
     /// Size of an aggregate, for streams that aggregate (see `Stream::aggregates`).
     pub aggregate_max: usize,
     /// Whether new streams aggregate before anything is known of them.
@@ -90,6 +94,11 @@ const LATENCY_HALF_LIFE: f64 = 10.0;
 const INITIAL_IN_FLIGHT: usize = 2;
 /// Consecutive failed calls (network, 5xx) after which a stream leaves the rotation.
 const MAX_CONSECUTIVE_ERRORS: u32 = 5;
+/// A stream that left for a transient reason (network, 5xx) is probed after this, then
+/// after twice as long, up to `TRANSIENT_PROBE_MAX`: an outage costs little more than its
+/// length, and a probe (one call) every few seconds costs nothing.
+const TRANSIENT_PROBE_FIRST: Duration = Duration::from_millis(500);
+const TRANSIENT_PROBE_MAX: Duration = Duration::from_secs(2);
 
 /// Counters of one stream (monotonic, for logs and metrics).
 #[derive(Debug, Default)]
@@ -113,7 +122,12 @@ enum Health {
     Down {
         reason: String,
         next_probe: Instant,
-        probing: bool,
+        /// A probe is on its way until this instant (a call that never reports, cancelled
+        /// or lost, frees the slot then).
+        probe_until: Option<Instant>,
+        /// Left for a transient reason: probed soon, `delay` doubling.
+        transient: bool,
+        delay: Duration,
     },
 }
 
@@ -147,7 +161,9 @@ pub struct Stream {
     limit: AtomicUsize,
     /// Permits to retire as calls finish, after the limit went down.
     debt: AtomicUsize,
-    pub stats: StreamStats,
+    /// Shared with the router's registry, so a stream that leaves and joins again keeps
+    /// counting from where it was (metrics are monotonic for the life of the instance).
+    pub stats: Arc<StreamStats>,
     /// Hash of the name, for rendezvous hashing.
     name_hash: u64,
     /// Many log records go into one Firehose record (where the reader cannot tell).
@@ -156,7 +172,13 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(name: &str, configured: bool, opts: &RouterOptions, now: Instant) -> Stream {
+    fn new(
+        name: &str,
+        configured: bool,
+        opts: &RouterOptions,
+        stats: Arc<StreamStats>,
+        now: Instant,
+    ) -> Stream {
         let q = opts.quota;
         Stream {
             name: name.to_string(),
@@ -166,7 +188,7 @@ impl Stream {
             )),
             limit: AtomicUsize::new(INITIAL_IN_FLIGHT.min(opts.max_in_flight).max(1)),
             debt: AtomicUsize::new(0),
-            stats: StreamStats::default(),
+            stats,
             name_hash: xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
             aggregate: AtomicBool::new(opts.aggregate_default),
             state: Mutex::new(State {
@@ -325,9 +347,21 @@ impl State {
             Health::Up => true,
             Health::Down {
                 next_probe,
-                probing,
+                probe_until,
                 ..
-            } => !probing && now >= *next_probe,
+            } => now >= *next_probe && probe_until.is_none_or(|u| now >= u),
+        }
+    }
+
+    /// When a batch could next go here (now when up).
+    fn next_chance(&self, now: Instant) -> Instant {
+        match &self.health {
+            Health::Up => now,
+            Health::Down {
+                next_probe,
+                probe_until,
+                ..
+            } => (*next_probe).max(probe_until.unwrap_or(now)),
         }
     }
 }
@@ -356,6 +390,8 @@ pub enum Outcome {
     Throttled,
     /// The stream cannot take records as it stands (not found, access denied, invalid).
     StreamError(String),
+    /// The request was refused as built (nothing said about the stream).
+    Refused,
     /// Network, timeout, 5xx.
     Transient(String),
 }
@@ -363,6 +399,8 @@ pub enum Outcome {
 pub struct Router {
     opts: RouterOptions,
     streams: RwLock<Arc<Vec<Arc<Stream>>>>,
+    /// Every stream's counters since the instance started, by name, in order of first use.
+    stats: Mutex<Vec<(String, Arc<StreamStats>)>>,
     cursor: AtomicUsize,
     log: Logger,
 }
@@ -370,16 +408,38 @@ pub struct Router {
 impl Router {
     pub fn new(configured: &[String], opts: RouterOptions, log: Logger) -> Router {
         let now = Instant::now();
-        let streams = configured
-            .iter()
-            .map(|n| Arc::new(Stream::new(n, true, &opts, now)))
-            .collect();
-        Router {
+        let r = Router {
             opts,
-            streams: RwLock::new(Arc::new(streams)),
+            streams: RwLock::new(Arc::new(Vec::new())),
+            stats: Mutex::new(Vec::new()),
             cursor: AtomicUsize::new(0),
             log,
-        }
+        };
+        let streams = configured
+            .iter()
+            .map(|n| Arc::new(r.new_stream(n, true, now)))
+            .collect();
+        *r.streams.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(streams);
+        r
+    }
+
+    /// A stream with the counters it had before, if it was in use once already.
+    fn new_stream(&self, name: &str, configured: bool, now: Instant) -> Stream {
+        let mut all = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = match all.iter().find(|(n, _)| n == name) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let s = Arc::new(StreamStats::default());
+                all.push((name.to_string(), s.clone()));
+                s
+            }
+        };
+        Stream::new(name, configured, &self.opts, stats, now)
+    }
+
+    /// The counters of every stream used since the start, those that left included.
+    pub fn all_stats(&self) -> Vec<(String, Arc<StreamStats>)> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn options(&self) -> &RouterOptions {
@@ -413,7 +473,7 @@ impl Router {
         let mut joined = Vec::new();
         for n in names {
             if !next.iter().any(|s| &s.name == n) {
-                next.push(Arc::new(Stream::new(n, false, &self.opts, now)));
+                next.push(Arc::new(self.new_stream(n, false, now)));
                 joined.push(n.clone());
             }
         }
@@ -464,44 +524,63 @@ impl Router {
         prefix: &dyn Fn(usize) -> (usize, usize),
         latest: Duration,
     ) -> Option<(Placement, usize)> {
-        let now = Instant::now();
         let streams = self.streams();
         let n = streams.len();
-        if n == 0 {
-            return None;
-        }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        // done by (token wait + slowness), in-flight, index, records, bytes, token wait
-        let mut best: Option<(Duration, usize, usize, usize, usize, Duration)> = None;
-        for k in 0..n {
-            let i = (start + k) % n;
+        // Another flush may take the chosen stream's probe slot between the choice and the
+        // reservation: choose again (each round, one stream fewer is eligible).
+        for _ in 0..=n {
+            let now = Instant::now();
+            let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+            // done by (token wait + slowness), in-flight, index
+            let mut best: Option<(Duration, usize, usize)> = None;
+            for k in 0..n {
+                let i = (start + k) % n;
+                let s = &streams[i];
+                let mut st = s.lock();
+                if !st.eligible(now) {
+                    continue;
+                }
+                st.refill(self.opts.quota, now);
+                let (records, bytes) = prefix(self.call_bytes(&st));
+                let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
+                // A slow stream is used when it still finishes first (the others' capacity
+                // is taken), so one slow stream does not hold up every flush.
+                let done = wait + st.slowness(now);
+                let busy = s.in_flight();
+                let better = match best {
+                    None => true,
+                    Some((d, b, _)) => done < d || (done == d && busy < b),
+                };
+                if better {
+                    best = Some((done, busy, i));
+                }
+            }
+            let (_, _, i) = best?;
             let s = &streams[i];
+            // The size and the wait again, under the lock that takes the tokens, so two
+            // flushes never spend the same tokens.
             let mut st = s.lock();
             if !st.eligible(now) {
                 continue;
             }
             st.refill(self.opts.quota, now);
             let (records, bytes) = prefix(self.call_bytes(&st));
-            let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
-            // A slow stream is used when it still finishes first (the others' capacity
-            // is taken), so one slow stream does not hold up every flush.
-            let done = wait + st.slowness(now);
-            let busy = s.in_flight();
-            let better = match best {
-                None => true,
-                Some((d, b, ..)) => done < d || (done == d && busy < b),
-            };
-            if better {
-                best = Some((done, busy, i, records, bytes, wait));
+            let need = self.need(s, records, bytes);
+            let wait = st.wait_for(self.opts.quota, need);
+            if wait > latest {
+                return None;
             }
+            self.take(&mut st, need, wait, now);
+            drop(st);
+            return Some((
+                Placement {
+                    stream: s.clone(),
+                    wait,
+                },
+                records,
+            ));
         }
-        let (_, _, i, records, bytes, wait) = best?;
-        if wait > latest {
-            return None;
-        }
-        let s = streams[i].clone();
-        self.reserve(&s, self.need(&s, records, bytes), now);
-        Some((Placement { stream: s, wait }, records))
+        None
     }
 
     /// The most bytes one call to a stream should carry: `CALL_SECS` of its learned rate,
@@ -512,12 +591,12 @@ impl Router {
         (bytes as usize).max(64 * 1024)
     }
 
-    fn reserve(&self, s: &Arc<Stream>, need: [f64; 3], now: Instant) {
-        let mut st = s.lock();
-        st.refill(self.opts.quota, now);
+    /// Takes a placement's tokens; a stream out of the rotation holds its probe slot until
+    /// the call can have answered.
+    fn take(&self, st: &mut State, need: [f64; 3], wait: Duration, now: Instant) {
         st.take(need);
-        if let Health::Down { probing, .. } = &mut st.health {
-            *probing = true;
+        if let Health::Down { probe_until, .. } = &mut st.health {
+            *probe_until = Some(now + wait + self.opts.call_timeout + Duration::from_secs(1));
         }
     }
 
@@ -531,22 +610,38 @@ impl Router {
     ) -> Option<Placement> {
         let now = Instant::now();
         let need = self.need(s, records, bytes);
-        let wait = {
-            let mut st = s.lock();
-            if !st.eligible(now) {
-                return None;
-            }
-            st.refill(self.opts.quota, now);
-            st.wait_for(self.opts.quota, need)
-        };
+        let mut st = s.lock();
+        if !st.eligible(now) {
+            return None;
+        }
+        st.refill(self.opts.quota, now);
+        let wait = st.wait_for(self.opts.quota, need);
         if wait > latest {
             return None;
         }
-        self.reserve(s, need, now);
+        self.take(&mut st, need, wait, now);
         Some(Placement {
             stream: s.clone(),
             wait,
         })
+    }
+
+    /// A placed call that was never sent (cancelled at the flush deadline): a probe slot it
+    /// held is free again.
+    pub fn cancelled(&self, s: &Stream) {
+        if let Health::Down { probe_until, .. } = &mut s.lock().health {
+            *probe_until = None;
+        }
+    }
+
+    /// When a batch could next be placed on some stream: now if one is in the rotation,
+    /// else the soonest probe; `None` without any stream.
+    pub fn next_chance(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.streams()
+            .iter()
+            .map(|s| s.lock().next_chance(now))
+            .min()
     }
 
     /// Eligible streams now, in a rotating order.
@@ -616,16 +711,19 @@ impl Router {
                 Self::throttled(&mut st, sent, now);
                 s.shrink();
             }
+            Outcome::Refused => {
+                s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+            }
             Outcome::StreamError(reason) => {
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
-                self.down(s, &mut st, reason, now);
+                self.down(s, &mut st, reason, false, now);
             }
             Outcome::Transient(reason) => {
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 s.shrink();
                 st.consecutive_errors += 1;
                 if st.consecutive_errors >= MAX_CONSECUTIVE_ERRORS || was_down {
-                    self.down(s, &mut st, reason, now);
+                    self.down(s, &mut st, reason, true, now);
                 }
             }
         }
@@ -650,17 +748,39 @@ impl Router {
         }
     }
 
-    fn down(&self, s: &Stream, st: &mut State, reason: &str, now: Instant) {
+    /// Takes a stream out of the rotation. A transient reason is probed soon (the delay
+    /// doubling while probes fail); a lasting one every `probe_interval`.
+    fn down(&self, s: &Stream, st: &mut State, reason: &str, transient: bool, now: Instant) {
         let first = matches!(st.health, Health::Up);
+        let delay = match (&st.health, transient) {
+            (_, false) => self.opts.probe_interval,
+            (
+                Health::Down {
+                    transient: true,
+                    delay,
+                    ..
+                },
+                true,
+            ) => (*delay * 2).min(TRANSIENT_PROBE_MAX),
+            _ => TRANSIENT_PROBE_FIRST,
+        }
+        .min(self.opts.probe_interval);
         st.health = Health::Down {
             reason: reason.to_string(),
-            next_probe: now + self.opts.probe_interval,
-            probing: false,
+            next_probe: now + delay,
+            probe_until: None,
+            transient,
+            delay,
         };
         if first {
+            let when = if transient {
+                format!("within {TRANSIENT_PROBE_MAX:?}")
+            } else {
+                format!("every {:?}", self.opts.probe_interval)
+            };
             self.log.warn(format_args!(
-                "delivery stream {} leaves the rotation ({reason}); it is tried again every {:?}",
-                s.name, self.opts.probe_interval
+                "delivery stream {} leaves the rotation ({reason}); it is tried again {when}",
+                s.name
             ));
         }
     }
@@ -688,6 +808,7 @@ mod tests {
                 quota,
                 max_in_flight: 4,
                 probe_interval: Duration::from_millis(50),
+                call_timeout: Duration::from_millis(200),
                 aggregate_max: 1_000_000,
                 aggregate_default: false,
             },
@@ -907,5 +1028,130 @@ mod tests {
         assert_eq!((j, l), (vec![], vec!["p-1".to_string()]));
         let names: Vec<String> = r.streams().iter().map(|s| s.name.clone()).collect();
         assert_eq!(names, vec!["fixed", "p-2"]);
+    }
+
+    fn done() -> Outcome {
+        Outcome::Done {
+            accepted: 1,
+            bytes: 1,
+            throttled: 0,
+            failed: 0,
+            frames: 1,
+            billed: 5120,
+        }
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_frees_its_slot() {
+        let r = router(&["a"], q(1e9), Balance::Adaptive);
+        let a = r.streams()[0].clone();
+        r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(r.place(1, 1, Duration::from_secs(1)).is_some(), "probe due");
+        assert!(
+            r.place(1, 1, Duration::from_secs(1)).is_none(),
+            "one probe at a time"
+        );
+        // Cancelled at the flush deadline, before it was sent: the slot is free again.
+        r.cancelled(&a);
+        assert!(r.place(1, 1, Duration::from_secs(1)).is_some());
+        // Lost without a word (a task that died): free once the call would have ended
+        // (call_timeout 200 ms + 1 s here).
+        assert!(r.place(1, 1, Duration::from_secs(1)).is_none());
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(r.place(1, 1, Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
+    fn a_stream_out_for_a_transient_reason_is_probed_soon() {
+        let mut r = router(&["a", "b"], q(1e9), Balance::Adaptive);
+        r.opts.probe_interval = Duration::from_secs(30);
+        let (a, b) = (r.streams()[0].clone(), r.streams()[1].clone());
+        let next = |s: &Stream| match &s.lock().health {
+            Health::Down { next_probe, .. } => next_probe.saturating_duration_since(Instant::now()),
+            Health::Up => Duration::ZERO,
+        };
+        for _ in 0..MAX_CONSECUTIVE_ERRORS {
+            r.report(&a, Instant::now(), &Outcome::Transient("503".into()));
+        }
+        assert!(!a.is_up());
+        assert!(next(&a) <= TRANSIENT_PROBE_FIRST, "{:?}", next(&a));
+        // Failed probes double the delay, up to two seconds, never the 30 s of lasting causes.
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            r.report(&a, Instant::now(), &Outcome::Transient("503".into()));
+            delays.push(next(&a));
+        }
+        assert!(delays[0] > Duration::from_millis(900) && delays[0] <= Duration::from_secs(1));
+        assert!(delays[4] > Duration::from_millis(1900) && delays[4] <= TRANSIENT_PROBE_MAX);
+        // Not found / denied: every probe_interval.
+        r.report(
+            &b,
+            Instant::now(),
+            &Outcome::StreamError("ResourceNotFoundException".into()),
+        );
+        assert!(next(&b) > Duration::from_secs(29));
+        // A request refused as built says nothing about the stream.
+        r.report(&a, Instant::now(), &done());
+        for _ in 0..10 {
+            r.report(&a, Instant::now(), &Outcome::Refused);
+        }
+        assert!(a.is_up());
+    }
+
+    #[test]
+    fn next_chance_is_now_while_a_stream_is_up_else_the_soonest_probe() {
+        let mut r = router(&["a"], q(1e9), Balance::Adaptive);
+        r.opts.probe_interval = Duration::from_secs(30);
+        assert!(r.next_chance().unwrap() <= Instant::now());
+        let a = r.streams()[0].clone();
+        r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+        let t = r.next_chance().unwrap();
+        assert!(t > Instant::now() + Duration::from_secs(29));
+        let empty = router(&[], q(1e9), Balance::Adaptive);
+        assert!(empty.next_chance().is_none());
+    }
+
+    #[test]
+    fn concurrent_placements_never_spend_the_same_tokens() {
+        // 1,000 bytes/s: 500 bytes of burst, so at most five 100-byte batches go at once.
+        for _ in 0..20 {
+            let r = Arc::new(router(&["a"], q(1000.0), Balance::Adaptive));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let r = r.clone();
+                    std::thread::spawn(move || {
+                        (0..2)
+                            .filter(|_| {
+                                r.place(1, 100, Duration::from_secs(60))
+                                    .is_some_and(|p| p.wait.is_zero())
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            let now: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert!(
+                now <= 5,
+                "{now} batches went at once on 500 bytes of tokens"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_that_leaves_and_joins_again_keeps_its_counters() {
+        let r = router(&[], q(1e9), Balance::Adaptive);
+        r.set_discovered(&["p-1".into()]);
+        let s = r.streams()[0].clone();
+        r.report(&s, Instant::now(), &done());
+        r.set_discovered(&[]);
+        assert!(r.streams().is_empty());
+        r.set_discovered(&["p-1".into()]);
+        let again = r.streams()[0].clone();
+        assert_eq!(again.stats.accepted_records.load(Ordering::Relaxed), 1);
+        r.report(&again, Instant::now(), &done());
+        let all = r.all_stats();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].1.accepted_records.load(Ordering::Relaxed), 2);
     }
 }

@@ -43,8 +43,21 @@ async fn base_config(cfg: &Config) -> Result<SdkConfig, ClientError> {
     Ok(loader.load().await)
 }
 
-/// Builds the Firehose client. No SDK-level retries: the plugin retries per record itself.
-pub async fn build(cfg: &Config) -> Result<Client, ClientError> {
+/// The two Firehose clients of an instance.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// PutRecordBatch: no SDK-level retries, the plugin retries per record itself.
+    pub data: Client,
+    /// List/DescribeDeliveryStream: the SDK's standard retries with backoff, so one
+    /// throttled or refused call does not abort a discovery or an aggregation decision.
+    pub control: Client,
+}
+
+/// Control-plane attempts per call.
+const CONTROL_ATTEMPTS: u32 = 3;
+
+/// Builds the Firehose clients.
+pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
     let base = base_config(cfg).await?;
     let mut builder = aws_sdk_firehose::config::Builder::from(&base)
         .retry_config(RetryConfig::disabled())
@@ -73,5 +86,24 @@ pub async fn build(cfg: &Config) -> Result<Client, ClientError> {
         // Resolved lazily and cached until shortly before expiry.
         builder = builder.credentials_provider(assume.build().await);
     }
-    Ok(Client::from_conf(builder.build()))
+    let data = builder.build();
+    let control = data
+        .to_builder()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(CONTROL_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5).min(cfg.request_timeout))
+                .operation_attempt_timeout(cfg.request_timeout)
+                .operation_timeout(cfg.request_timeout * CONTROL_ATTEMPTS + Duration::from_secs(2))
+                .build(),
+        )
+        .build();
+    Ok(Clients {
+        data: Client::from_conf(data),
+        control: Client::from_conf(control),
+    })
 }

@@ -112,18 +112,57 @@ pub async fn discover(
     Ok(found)
 }
 
-/// Describes the configured streams to decide, per stream, whether to aggregate
-/// (`aggregation auto`). A stream that cannot be described does not aggregate.
-pub async fn learn_destinations(shared: &Shared, names: &[String]) {
+/// Describes the configured streams (all at once) to decide, per stream, whether to
+/// aggregate (`aggregation auto`). Returns the streams that could not be described: they
+/// do not aggregate until they are.
+pub async fn learn_destinations(shared: &Shared, names: &[String]) -> Vec<String> {
+    let mut calls = tokio::task::JoinSet::new();
     for name in names {
-        match describe(&shared.client, name).await {
-            Ok(Some(d)) => shared.router.set_aggregates(name, d.aggregatable),
-            Ok(None) => shared.log.warn(format_args!(
-                "delivery stream {name} does not exist (yet): records go to the other streams until it does"
-            )),
-            Err(e) => shared.log.info(format_args!(
-                "aggregation stays off for {name}: it could not be described ({e})"
-            )),
+        let (client, name) = (shared.clients.control.clone(), name.clone());
+        calls.spawn(async move {
+            let d = describe(&client, &name).await;
+            (name, d)
+        });
+    }
+    let mut unknown = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let Ok((name, d)) = joined else { continue };
+        match d {
+            Ok(Some(d)) => shared.router.set_aggregates(&name, d.aggregatable),
+            Ok(None) => {
+                shared.log.warn(format_args!(
+                    "delivery stream {name} does not exist (yet): records go to the other streams until it does"
+                ));
+                unknown.push(name);
+            }
+            Err(e) => {
+                shared.log.info(format_args!(
+                    "aggregation is off for {name} until it can be described ({e})"
+                ));
+                unknown.push(name);
+            }
+        }
+    }
+    unknown
+}
+
+/// Describes `unknown` streams again, after 1 s and then twice as long each time up to
+/// `discovery_interval`, until each is known: the aggregation decision rests on what a
+/// stream is, never on a call that failed once (a stream that stays unaggregated bills
+/// every small record as 5 KB).
+pub async fn learn_until_known(shared: Arc<Shared>, mut unknown: Vec<String>) {
+    let mut delay = Duration::from_secs(1);
+    while !unknown.is_empty() {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(shared.config.discovery_interval.max(Duration::from_secs(1)));
+        let before = unknown.len();
+        unknown = learn_destinations(&shared, &unknown).await;
+        if unknown.len() < before {
+            shared.log.info(format_args!(
+                "delivery stream destinations known now: {} of {} still to describe",
+                unknown.len(),
+                shared.config.streams.len()
+            ));
         }
     }
 }
@@ -137,7 +176,7 @@ pub async fn refresh(shared: &Shared, prefix: &str) -> Result<(), String> {
         .filter(|s| !s.configured)
         .map(|s| s.name.clone())
         .collect();
-    let found = discover(&shared.client, prefix, &known).await?;
+    let found = discover(&shared.clients.control, prefix, &known).await?;
     let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
     let (joined, left) = shared.router.set_discovered(&names);
     if shared.config.aggregation == Aggregation::Auto {
@@ -162,12 +201,19 @@ pub async fn refresh(shared: &Shared, prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Refreshes every `interval` until the task is aborted. Failures keep the current set and
-/// are logged once per run of failures.
-pub async fn run(shared: Arc<Shared>, prefix: String, interval: Duration) {
-    let mut failing = false;
+/// Refreshes every `interval` until the task is aborted. Failures keep the current set, are
+/// logged once per run of failures, and are tried again sooner (1 s, doubling up to
+/// `interval`), so streams are found soon after the endpoint answers.
+pub async fn run(shared: Arc<Shared>, prefix: String, interval: Duration, failing: bool) {
+    let mut failing = failing;
+    let mut retry = Duration::from_secs(1);
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(if failing {
+            retry.min(interval)
+        } else {
+            interval
+        })
+        .await;
         match refresh(&shared, &prefix).await {
             Ok(()) => {
                 if failing {
@@ -176,6 +222,7 @@ pub async fn run(shared: Arc<Shared>, prefix: String, interval: Duration) {
                         .info(format_args!("stream discovery works again"));
                 }
                 failing = false;
+                retry = Duration::from_secs(1);
             }
             Err(e) => {
                 if !failing {
@@ -184,6 +231,7 @@ pub async fn run(shared: Arc<Shared>, prefix: String, interval: Duration) {
                     ));
                 }
                 failing = true;
+                retry = (retry * 2).min(interval);
             }
         }
     }

@@ -62,7 +62,7 @@ impl Counters {
 pub struct Shared {
     pub config: Config,
     pub log: Logger,
-    pub client: aws_sdk_firehose::Client,
+    pub clients: client::Clients,
     pub router: Router,
     pub backoff: Backoff,
     pub counters: Counters,
@@ -212,7 +212,80 @@ struct Job {
     chunk: Chunk,
     tag: String,
     /// Who waits for the outcome (sync mode); `None` in async mode.
-    done: Option<std_mpsc::SyncSender<FlushCode>>,
+    done: Option<Arc<Reply>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyState {
+    Waiting,
+    Answered(FlushCode),
+    /// The flush answered FLB_RETRY without waiting any longer.
+    GaveUp,
+}
+
+/// The answer to one sync flush, handed from the runtime to the waiting Fluent Bit worker.
+/// One lock decides whether the answer was taken or the waiter gave up first, so a late
+/// success is never lost: then the job remembers the chunk as delivered.
+#[derive(Debug)]
+pub struct Reply {
+    state: Mutex<ReplyState>,
+    cv: std::sync::Condvar,
+}
+
+impl Reply {
+    pub fn new() -> Reply {
+        Reply {
+            state: Mutex::new(ReplyState::Waiting),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands the answer over; false when the waiter gave up already.
+    pub fn answer(&self, code: FlushCode) -> bool {
+        let mut st = self.lock();
+        if *st != ReplyState::Waiting {
+            return false;
+        }
+        *st = ReplyState::Answered(code);
+        self.cv.notify_all();
+        true
+    }
+
+    /// Waits up to `timeout` for the answer; FLB_RETRY (giving up) after that.
+    pub fn wait(&self, timeout: Duration) -> FlushCode {
+        let st = self.lock();
+        let (mut st, _) = self
+            .cv
+            .wait_timeout_while(st, timeout, |s| *s == ReplyState::Waiting)
+            .unwrap_or_else(|p| p.into_inner());
+        match *st {
+            ReplyState::Answered(code) => code,
+            _ => {
+                *st = ReplyState::GaveUp;
+                FlushCode::Retry
+            }
+        }
+    }
+
+    /// Answers with how a flush finished; if the waiter gave up meanwhile, a chunk that was
+    /// delivered whole is remembered, so Fluent Bit's retry of it sends nothing again.
+    pub fn settle(&self, finished: flush::Finished, delivered: &Delivered) {
+        if !self.answer(finished.code) {
+            if let Some((key, n)) = finished.all_delivered {
+                delivered.remember(key, &vec![true; n]);
+            }
+        }
+    }
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply::new()
+    }
 }
 
 pub struct Instance {
@@ -252,7 +325,7 @@ impl Instance {
         }
         let lease = runtime::acquire(config.worker_threads)?;
         let cfg = config.clone();
-        let client = match wait_on(&lease, Duration::from_secs(30), async move {
+        let clients = match wait_on(&lease, Duration::from_secs(30), async move {
             client::build(&cfg).await
         }) {
             Some(c) => c?,
@@ -265,6 +338,7 @@ impl Instance {
                 quota: config.quota,
                 max_in_flight: config.max_in_flight_per_stream,
                 probe_interval: config.health_probe_interval,
+                call_timeout: config.request_timeout,
                 aggregate_max: config.aggregation_max_bytes,
                 aggregate_default: config.aggregation == Aggregation::On,
             },
@@ -279,21 +353,28 @@ impl Instance {
                 initial: config.retry_initial_backoff,
                 max: config.retry_max_backoff,
             },
-            client,
+            clients,
             log,
             config,
             counters: Counters::default(),
         });
         if shared.config.aggregation == Aggregation::Auto && !shared.config.streams.is_empty() {
-            // Aggregate only where the destination shows the reader cannot tell.
+            // Aggregate only where the destination shows the reader cannot tell. Streams
+            // that cannot be described yet are described again until they are.
             let s = shared.clone();
-            let learned = wait_on(&lease, Duration::from_secs(15), async move {
+            let unknown = wait_on(&lease, Duration::from_secs(15), async move {
                 discover::learn_destinations(&s, &s.config.streams).await
-            });
-            if learned.is_none() {
+            })
+            .unwrap_or_else(|| {
                 shared.log.warn(format_args!(
-                    "describing the delivery streams took too long: aggregation stays off for them"
+                    "describing the delivery streams took too long: aggregation stays off until they are described"
                 ));
+                shared.config.streams.clone()
+            });
+            if !unknown.is_empty() {
+                lease
+                    .handle()
+                    .spawn(discover::learn_until_known(shared.clone(), unknown));
             }
         }
         let discovery = shared.config.stream_prefix.clone().map(|prefix| {
@@ -303,21 +384,26 @@ impl Instance {
             let found = wait_on(&lease, Duration::from_secs(15), async move {
                 discover::refresh(&s, &p).await
             });
-            match found {
-                Some(Ok(())) => {}
-                Some(Err(e)) => shared.log.warn(format_args!(
-                    "stream discovery failed at start ({e}); trying again every {:?}",
-                    shared.config.discovery_interval
-                )),
-                None => shared.log.warn(format_args!(
-                    "stream discovery did not answer at start; trying again every {:?}",
-                    shared.config.discovery_interval
-                )),
-            }
+            let failed = match found {
+                Some(Ok(())) => false,
+                Some(Err(e)) => {
+                    shared.log.warn(format_args!(
+                        "stream discovery failed at start ({e}); trying again soon"
+                    ));
+                    true
+                }
+                None => {
+                    shared.log.warn(format_args!(
+                        "stream discovery did not answer at start; trying again soon"
+                    ));
+                    true
+                }
+            };
             lease.handle().spawn(discover::run(
                 shared.clone(),
                 prefix,
                 shared.config.discovery_interval,
+                failed,
             ))
         });
         let reporter = metrics.map(|m| Arc::new(metrics::Reporter::new(m, name)));
@@ -354,10 +440,12 @@ impl Instance {
                     let log = shared.log.clone();
                     // The job runs as its own task so that a panic (a bug) is caught here,
                     // logged, and answered, instead of leaving the flush without an answer.
-                    let r = tokio::spawn(async move { flush::run(shared, job.chunk, &job.tag).await }).await;
-                    let _ = done.send(r.as_ref().copied().unwrap_or(FlushCode::Retry));
+                    let task = shared.clone();
+                    let r = tokio::spawn(async move { flush::run(task, job.chunk, &job.tag).await }).await;
+                    let failed = r.as_ref().err().map(|e| e.to_string());
+                    done.settle(r.unwrap_or_else(|_| FlushCode::Retry.into()), &shared.delivered);
                     crate::ffi::memory::release_freed();
-                    if let Err(e) = r {
+                    if let Some(e) = failed {
                         log.error(format_args!(
                             "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"
                         ));
@@ -411,21 +499,18 @@ impl Instance {
             // Fluent Bit forgets the chunk on FLB_OK: the buffer needs its own copy.
             return self.enqueue(chunk.into_owned(), tag);
         }
-        let (done, rx) = std_mpsc::sync_channel(1);
+        let reply = Arc::new(Reply::new());
         if !self.submit(Job {
             chunk,
             tag,
-            done: Some(done),
+            done: Some(reply.clone()),
         }) {
             return FlushCode::Retry;
         }
         // The job keeps its own deadline and then waits for calls in flight (each bounded
         // by request_timeout); the margin only guards against a stalled runtime.
         let cfg = &self.shared.config;
-        match rx.recv_timeout(cfg.flush_timeout + cfg.request_timeout + Duration::from_secs(5)) {
-            Ok(code) => code,
-            Err(_) => FlushCode::Retry,
-        }
+        reply.wait(cfg.flush_timeout + cfg.request_timeout + Duration::from_secs(5))
     }
 
     /// Hands a job to the runtime; false when the instance no longer takes work.
@@ -451,7 +536,9 @@ impl Instance {
             .shared
             .buffered
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-                (b + size <= max).then_some(b + size)
+                // An empty buffer takes any one chunk, even one larger than the bound:
+                // refusing it would answer FLB_RETRY for ever.
+                (b == 0 || b + size <= max).then_some(b + size)
             });
         if taken.is_err() {
             self.shared.log.limited(
@@ -545,5 +632,51 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.shutdown(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedupe::ChunkKey;
+
+    #[test]
+    fn a_success_after_the_waiter_gave_up_is_remembered() {
+        let delivered = Delivered::new(16);
+        let key = ChunkKey::of("t", b"chunk");
+        // Answered in time: nothing to remember.
+        let r = Reply::new();
+        r.settle(
+            flush::Finished {
+                code: FlushCode::Ok,
+                all_delivered: Some((key, 3)),
+            },
+            &delivered,
+        );
+        assert_eq!(r.wait(Duration::from_secs(1)), FlushCode::Ok);
+        assert!(delivered.is_empty());
+        // The waiter gave up (FLB_RETRY), then the job delivered everything: Fluent Bit
+        // sends the chunk again, and it must find every record delivered.
+        let r = Reply::new();
+        assert_eq!(r.wait(Duration::from_millis(10)), FlushCode::Retry);
+        r.settle(
+            flush::Finished {
+                code: FlushCode::Ok,
+                all_delivered: Some((key, 3)),
+            },
+            &delivered,
+        );
+        assert_eq!(delivered.take(&key, 3), Some(vec![true; 3]));
+    }
+
+    #[test]
+    fn the_answer_wakes_the_waiter() {
+        let r = Arc::new(Reply::new());
+        let r2 = r.clone();
+        let t = std::thread::spawn(move || r2.wait(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(r.answer(FlushCode::Error));
+        assert_eq!(t.join().unwrap(), FlushCode::Error);
+        assert!(!r.answer(FlushCode::Ok), "answered once only");
     }
 }

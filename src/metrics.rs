@@ -166,10 +166,10 @@ impl Pusher {
             &one,
             c.malformed_events.load(Ordering::Relaxed),
         );
-        let quota = shared.router.options().quota;
-        for s in shared.router.streams().iter() {
-            let l = [instance, s.name.as_str()];
-            let st = &s.stats;
+        // Counters of every stream used since the start: one that left and joined again
+        // goes on from its total, never from zero.
+        for (name, st) in shared.router.all_stats() {
+            let l = [instance, name.as_str()];
             self.counter(
                 sink,
                 &RECORDS,
@@ -186,6 +186,10 @@ impl Pusher {
             );
             self.counter(sink, &FAILED, &l, st.failed_records.load(Ordering::Relaxed));
             self.counter(sink, &REQUESTS, &l, st.requests.load(Ordering::Relaxed));
+        }
+        let quota = shared.router.options().quota;
+        for s in shared.router.streams().iter() {
+            let l = [instance, s.name.as_str()];
             sink.update(&IN_FLIGHT, &l, s.in_flight() as f64);
             sink.update(&RATE, &l, s.effective_rate(quota).bytes);
         }
@@ -268,9 +272,10 @@ struct Snapshot {
 
 impl Snapshot {
     fn take(shared: &Shared) -> Snapshot {
-        let streams = shared.router.streams();
+        // Every stream used since the start, so the totals never shrink.
+        let streams = shared.router.all_stats();
         let sum =
-            |f: fn(&crate::route::StreamStats) -> u64| streams.iter().map(|s| f(&s.stats)).sum();
+            |f: fn(&crate::route::StreamStats) -> u64| streams.iter().map(|(_, s)| f(s)).sum();
         Snapshot {
             records: sum(|s| s.accepted_records.load(Ordering::Relaxed)),
             bytes: sum(|s| s.accepted_bytes.load(Ordering::Relaxed)),
@@ -280,12 +285,7 @@ impl Snapshot {
             dropped: shared.counters.dropped_records.load(Ordering::Relaxed),
             per_stream: streams
                 .iter()
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        s.stats.accepted_records.load(Ordering::Relaxed),
-                    )
-                })
+                .map(|(n, s)| (n.clone(), s.accepted_records.load(Ordering::Relaxed)))
                 .collect(),
         }
     }

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: where the built plugin is, test credentials, chunks.
 #![allow(dead_code)]
 
+pub mod fluent_bit;
 pub mod moto;
 
 use std::path::PathBuf;

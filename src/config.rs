@@ -283,7 +283,7 @@ impl Config {
                 aggregation = Aggregation::On;
             }
         }
-        let aggregation_max_bytes = count(
+        let aggregation_max_bytes = size(
             &get,
             keys::AGGREGATION_MAX_BYTES,
             MAX_RECORD_BYTES,
@@ -665,6 +665,33 @@ fn rate(
                 key,
                 &v,
                 "a positive number per second, e.g. 5MiB, 2000 or 500k",
+            )
+        })
+}
+
+/// A size in bytes (`65536`, `64KiB`, `1MiB`) within `range`.
+fn size(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let Some(v) = get(key) else {
+        return Ok(default);
+    };
+    rate(&|_| Some(v.clone()), key, 0.0)
+        .ok()
+        .map(|n| n as usize)
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            invalid(
+                key,
+                &v,
+                &format!(
+                    "a size from {} to {} bytes, e.g. 64KiB",
+                    range.start(),
+                    range.end()
+                ),
             )
         })
 }

@@ -186,3 +186,39 @@ fn billing_with_aggregation_is_close_to_the_raw_bytes() {
         ratio[1]
     );
 }
+
+#[test]
+fn small_aggregates_never_make_a_call_of_more_than_500_firehose_records() {
+    // 1 KiB aggregates of ~150-byte records: a 2 MB chunk is ~2,000 Firehose records, which
+    // one PutRecordBatch call cannot carry (Firehose refuses more than 500 with
+    // InvalidArgumentException; the stand-in does too).
+    let emu = emulator(vec![StreamSpec::new("cap-a"), StreamSpec::new("cap-b")]);
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    let ins = init(
+        &plugin,
+        &emu.endpoint(),
+        "cap-a, cap-b",
+        &[
+            ("aggregation", "on"),
+            ("aggregation_max_bytes", "1KiB"),
+            ("stream_bytes_per_second", "1000MiB"),
+        ],
+    );
+    let n = 14_000;
+    assert_eq!(ins.flush(&chunk(0, n), "t"), FLB_OK);
+    let mut seen = std::collections::BTreeMap::new();
+    for s in ["cap-a", "cap-b"] {
+        for r in emu.records(s) {
+            common::count_seqs(&r, &mut seen);
+        }
+    }
+    assert_eq!(seen.len() as u64, n);
+    assert!(seen.values().all(|&c| c == 1));
+    let st = emu.stats();
+    assert_eq!(st.rejected_requests, 0, "no call was refused");
+    assert!(
+        flb_host::logs_containing("leaves the rotation").is_empty(),
+        "no stream left the rotation"
+    );
+    ins.exit();
+}

@@ -202,3 +202,18 @@ fn a_lone_chunk_goes_after_the_linger() {
     assert_eq!(ins.exit(), FLB_OK);
     assert!(counts(&emu, "lone").values().all(|&n| n == 1));
 }
+
+#[test]
+fn an_empty_buffer_takes_a_chunk_larger_than_buffer_max_bytes() {
+    // Fluent Bit's chunks reach ~2 MB; a 1 MiB buffer must still take one, or the chunk
+    // would be answered FLB_RETRY for ever (and dropped at Retry_Limit).
+    let (emu, plugin) = setup("big");
+    let ins = start(&plugin, &emu, "big", &[("buffer_max_bytes", "1MiB")]);
+    let big = chunk(0, 4000, 420);
+    assert!(big.len() > 1024 * 1024);
+    assert_eq!(ins.flush(&big, "t"), FLB_OK);
+    assert_eq!(ins.exit(), FLB_OK);
+    let c = counts(&emu, "big");
+    assert_eq!(c.len(), 4000);
+    assert!(c.values().all(|&n| n == 1));
+}

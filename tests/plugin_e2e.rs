@@ -307,10 +307,15 @@ fn undecodable_chunks_answer_error_and_malformed_events_are_counted() {
             .len(),
         1
     );
-    assert_eq!(ins.flush(&[], "t"), FLB_ERROR);
+    // An empty chunk has nothing to deliver: done, without an error line.
+    assert_eq!(ins.flush(&[], "empty-test"), FLB_OK);
     // SAFETY: NULL data and NULL tag are what this test is about; the host passes them on.
     let code = unsafe { ins.flush_raw(std::ptr::null(), 0, std::ptr::null()) };
+    assert_eq!(code, FLB_OK);
+    // SAFETY: as above; NULL data with a size is a broken call, answered FLB_ERROR.
+    let code = unsafe { ins.flush_raw(std::ptr::null(), 5, std::ptr::null()) };
     assert_eq!(code, FLB_ERROR);
+    assert!(flb_host::logs_containing("tag empty-test").is_empty());
     ins.exit();
 }
 
@@ -395,5 +400,29 @@ fn auto_retry_requests_off_leaves_failed_records_to_fluent_bits_retry() {
     emu.set_faults(Some("ar"), Faults::default());
     assert_eq!(ins.flush(&data, "ar-test"), FLB_OK);
     assert_exactly_once(&arrivals(&emu, &["ar"]), 0..400);
+    ins.exit();
+}
+
+#[test]
+fn with_no_stream_to_try_before_the_deadline_a_flush_answers_at_once() {
+    // The only stream does not exist: it leaves the rotation and is probed every 30 s.
+    // Waiting out a 10 s flush_timeout would only hold Fluent Bit's worker.
+    let emu = emulator(&["other"]);
+    let ep = emu.endpoint();
+    let plugin = load();
+    let ins = plugin
+        .init(&props(
+            &ep,
+            "gone",
+            &[("flush_timeout", "10s"), ("health_probe_interval", "30s")],
+        ))
+        .expect("init");
+    let t = Instant::now();
+    assert_eq!(ins.flush(&chunk(0, 10), "t"), FLB_RETRY);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "held the worker {:?}",
+        t.elapsed()
+    );
     ins.exit();
 }

@@ -224,6 +224,11 @@ pub unsafe extern "C" fn FLBPluginFlushCtx(
         }
         // SAFETY: `ctx` is the pointer FLBPluginInit stored; it stays valid until exit.
         let ctx = unsafe { &*(ctx as *const Context) };
+        if data.is_null() && size > 0 {
+            return FLB_ERROR;
+        }
+        // An empty chunk (no bytes) has nothing to deliver: FLB_OK, like any chunk whose
+        // records are all delivered.
         let loan = if data.is_null() || size == 0 {
             None
         } else {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::destination::DestinationSpec;
+use crate::tls::TlsIdentity;
 
 /// Account id used in every ARN the emulator hands out.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -69,6 +70,13 @@ pub struct EmulatorConfig {
     /// Keep at most this many accepted records per stream in memory (the
     /// oldest are dropped first). `None` (the default) keeps everything.
     pub record_retention: Option<usize>,
+    /// When set, the server speaks TLS (HTTPS) with this identity's server
+    /// certificate, and `endpoint()` is `https://...`; clients trust
+    /// [`TlsIdentity::ca_pem`] (or the file from [`TlsIdentity::write_ca`]).
+    /// `None` (the default): plain HTTP. Not part of the JSON form (a JSON
+    /// `tls` key is an unknown field).
+    #[serde(skip)]
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for EmulatorConfig {
@@ -84,6 +92,7 @@ impl Default for EmulatorConfig {
             create_delay: Duration::ZERO,
             throttle_status: DEFAULT_THROTTLE_STATUS,
             record_retention: None,
+            tls: None,
         }
     }
 }
@@ -359,6 +368,8 @@ mod tests {
         assert_eq!(c.streams[0].name, "x");
         assert_eq!(c.buffer_interval, Duration::from_millis(1500));
         assert!(EmulatorConfig::from_json(r#"{"bogus":1}"#).is_err());
+        assert!(EmulatorConfig::from_json(r#"{"tls":true}"#).is_err());
+        assert!(c.tls.is_none());
         assert!(EmulatorConfig::from_json(r#"{"buffer_interval_ms":-1}"#).is_err());
     }
 

@@ -13,8 +13,9 @@
 //! per-stream throughput quotas ([`Quota`]), fault injection ([`Faults`]:
 //! failing records, failing requests, latency, outages, dropped
 //! connections; seedable), the accepted records in memory
-//! ([`Emulator::records`]), counters ([`Emulator::stats`], `GET /stats`), and
-//! an optional S3-like output folder ([`output`]).
+//! ([`Emulator::records`]), counters ([`Emulator::stats`], `GET /stats`), an
+//! optional S3-like output folder ([`output`]), and an optional TLS mode with
+//! a throwaway CA made at run time ([`tls`], [`EmulatorConfig::tls`]).
 //!
 //! ```no_run
 //! use firehose_emulator::{Emulator, EmulatorConfig, StreamSpec};
@@ -56,6 +57,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod timeutil;
+pub mod tls;
 
 pub use config::{EmulatorConfig, Faults, Quota, StreamSpec, StreamStatus};
 pub use destination::{
@@ -66,3 +68,4 @@ pub use error::ApiError;
 pub use server::{serve, Emulator, EmulatorHandle, Server};
 pub use state::StoredRecord;
 pub use stats::{SeriesPoint, Stats, StreamStats};
+pub use tls::TlsIdentity;

@@ -17,9 +17,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, ApiReply};
 use crate::config::{EmulatorConfig, Faults, Quota, StreamSpec, StreamStatus};
@@ -27,12 +29,16 @@ use crate::error::ApiError;
 use crate::output::uuid_like;
 use crate::state::{Shared, StoredRecord};
 use crate::stats::Stats;
+use crate::tls::TlsIdentity;
 
 /// Largest request body accepted (a full `PutRecordBatch` is about 5.6 MB
 /// of base64).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 const AMZ_JSON: &str = "application/x-amz-json-1.1";
+
+/// How long a TLS client gets to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Answering "no response at all": hyper closes the connection when the
 /// service fails.
@@ -48,12 +54,14 @@ struct ResetConnection;
 pub struct EmulatorHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    tls: Option<TlsIdentity>,
 }
 
 impl std::fmt::Debug for EmulatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorHandle")
             .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -64,9 +72,17 @@ impl EmulatorHandle {
         self.addr
     }
 
-    /// `http://IP:PORT`, the endpoint URL to give the SDK.
+    /// `http://IP:PORT`, the endpoint URL to give the SDK; `https://IP:PORT`
+    /// in TLS mode ([`EmulatorConfig::tls`]).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The TLS identity (CA and server certificate) in TLS mode, `None` for
+    /// plain HTTP.
+    pub fn tls(&self) -> Option<&TlsIdentity> {
+        self.tls.as_ref()
     }
 
     /// Creates a stream (ACTIVE), or updates the quota, faults and
@@ -214,6 +230,7 @@ impl Emulator {
     /// Binds `config.bind`, creates the configured streams and starts
     /// serving on a background thread. Returns once the socket listens.
     pub fn start(config: EmulatorConfig) -> io::Result<Emulator> {
+        let acceptor = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
         let shared = Arc::new(Shared::new(&config)?);
         let std_listener = std::net::TcpListener::bind(config.bind)?;
         std_listener.set_nonblocking(true)?;
@@ -228,18 +245,23 @@ impl Emulator {
             TcpListener::from_std(std_listener)?
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let server_shared = Arc::clone(&shared);
+        let handle = EmulatorHandle {
+            shared,
+            addr,
+            tls: config.tls,
+        };
+        let server_handle = handle.clone();
         let thread = std::thread::Builder::new()
             .name("firehose-emulator".into())
             .spawn(move || {
-                runtime.block_on(run(listener, server_shared, async {
+                runtime.block_on(run(listener, server_handle, acceptor, async {
                     // A dropped sender stops the server as well.
                     let _ = stopped.await;
                 }));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })?;
         Ok(Emulator {
-            handle: EmulatorHandle { shared, addr },
+            handle,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -255,9 +277,15 @@ impl Emulator {
         self.handle.addr()
     }
 
-    /// `http://127.0.0.1:PORT`, the endpoint URL to give the SDK.
+    /// `http://127.0.0.1:PORT`, the endpoint URL to give the SDK;
+    /// `https://127.0.0.1:PORT` in TLS mode.
     pub fn endpoint(&self) -> String {
         self.handle.endpoint()
+    }
+
+    /// See [`EmulatorHandle::tls`].
+    pub fn tls(&self) -> Option<&TlsIdentity> {
+        self.handle.tls()
     }
 
     /// See [`EmulatorHandle::create_stream`].
@@ -369,17 +397,24 @@ impl Drop for Emulator {
 pub struct Server {
     listener: TcpListener,
     handle: EmulatorHandle,
+    acceptor: Option<TlsAcceptor>,
 }
 
 impl Server {
     /// Binds `config.bind` and creates the configured streams.
     pub async fn bind(config: EmulatorConfig) -> io::Result<Server> {
+        let acceptor = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
         let shared = Arc::new(Shared::new(&config)?);
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         Ok(Server {
             listener,
-            handle: EmulatorHandle { shared, addr },
+            handle: EmulatorHandle {
+                shared,
+                addr,
+                tls: config.tls,
+            },
+            acceptor,
         })
     }
 
@@ -395,7 +430,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then writes the buffered output.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        run(self.listener, self.handle.shared, shutdown).await;
+        run(self.listener, self.handle, self.acceptor, shutdown).await;
         Ok(())
     }
 }
@@ -406,15 +441,15 @@ pub async fn serve(config: EmulatorConfig, shutdown: impl Future<Output = ()>) -
     Server::bind(config).await?.run(shutdown).await
 }
 
-/// The accept loop, the output flusher, and the final flush.
-async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let handle = EmulatorHandle {
-        shared: Arc::clone(&shared),
-        addr,
-    };
+/// The accept loop, the output flusher, and the final flush. With an
+/// `acceptor`, every connection starts with a TLS handshake.
+async fn run(
+    listener: TcpListener,
+    handle: EmulatorHandle,
+    acceptor: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let shared = Arc::clone(&handle.shared);
     let flusher = tokio::spawn(flush_loop(Arc::clone(&shared)));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -422,21 +457,28 @@ async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<O
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let handle = handle.clone();
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| {
-                            let handle = handle.clone();
-                            async move { route(&handle, req).await }
-                        });
-                        // Errors here are client disconnects and injected
-                        // resets: nothing to report.
-                        let _ = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+                    match &acceptor {
+                        None => {
+                            connections.spawn(serve_connection(stream, handle));
+                        }
+                        Some(acceptor) => {
+                            let accept = acceptor.accept(stream);
+                            connections.spawn(async move {
+                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
+                                    Ok(Ok(tls)) => serve_connection(tls, handle).await,
+                                    Ok(Err(e)) => eprintln!(
+                                        "firehose-emulator: TLS handshake with {peer} failed: {e}"
+                                    ),
+                                    Err(_) => eprintln!(
+                                        "firehose-emulator: TLS handshake with {peer} timed out"
+                                    ),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off a bit.
@@ -449,9 +491,27 @@ async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<O
     }
     connections.abort_all();
     flusher.abort();
-    if let Err(e) = shared.lock().flush_all_output() {
+    let flushed = shared.lock().flush_all_output();
+    if let Err(e) = flushed {
         eprintln!("firehose-emulator: final output flush failed: {e}");
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain TCP or TLS) until it closes.
+async fn serve_connection<I>(io: I, handle: EmulatorHandle)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let handle = handle.clone();
+        async move { route(&handle, req).await }
+    });
+    // Errors here are client disconnects and injected resets: nothing to
+    // report.
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Writes output buffers when their interval runs out.

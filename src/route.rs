@@ -141,6 +141,10 @@ struct State {
     /// When the rate last went down or up.
     decreased: Instant,
     increased: Instant,
+    /// Records were accepted since the last decrease. Throttling with nothing accepted in
+    /// between (an outage answered "slow down") lowers the rate once, not once per call:
+    /// the rate is learned from a stream that takes records, and recovers at once.
+    accepted_since_decrease: bool,
     health: Health,
     consecutive_errors: u32,
     /// Recent call latency, seconds (moving average), and when it was last measured.
@@ -201,6 +205,7 @@ impl Stream {
                 refilled: now,
                 decreased: now,
                 increased: now,
+                accepted_since_decrease: true,
                 health: Health::Up,
                 consecutive_errors: 0,
                 latency: 0.0,
@@ -695,6 +700,9 @@ impl Router {
                 s.stats.failed_records.fetch_add(*failed, Ordering::Relaxed);
                 st.consecutive_errors = 0;
                 st.health = Health::Up;
+                if *accepted > 0 {
+                    st.accepted_since_decrease = true;
+                }
                 if *throttled > 0 {
                     s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
                     Self::throttled(&mut st, sent, now);
@@ -737,7 +745,8 @@ impl Router {
 
     fn throttled(st: &mut State, sent: Instant, now: Instant) {
         // Calls sent before the last decrease reflect the old rate: one decrease per round.
-        if sent >= st.decreased {
+        if sent >= st.decreased && st.accepted_since_decrease {
+            st.accepted_since_decrease = false;
             st.scale = (st.scale * DECREASE).max(MIN_SCALE);
             st.decreased = now;
             st.increased = now;
@@ -911,6 +920,15 @@ mod tests {
         r.report(&s, sent, &Outcome::Throttled); // same round: no second decrease
         let rate = s.effective_rate(r.options().quota).bytes;
         assert!((rate - 800.0).abs() < 1.0, "{rate}");
+        // An outage answered "slow down": call after call throttled, nothing accepted in
+        // between. The rate is not driven to the floor (it would take minutes to recover).
+        for _ in 0..50 {
+            r.report(&s, Instant::now(), &Outcome::Throttled);
+        }
+        let rate = s.effective_rate(r.options().quota).bytes;
+        assert!((rate - 800.0).abs() < 1.0, "{rate}");
+        // Records accepted, then throttled again: a new round, a new decrease.
+        r.report(&s, Instant::now(), &done());
         r.report(&s, Instant::now(), &Outcome::Throttled);
         assert!(s.effective_rate(r.options().quota).bytes < 700.0);
     }

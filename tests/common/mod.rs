@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fluent_bit;
+pub mod kube_api;
 pub mod moto;
 
 use std::path::PathBuf;

@@ -11,8 +11,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The Fluent Bit executable, held for one test at a time: these tests measure timing
+/// (how soon delivery resumes) on a 2-core machine, so two engines never run at once.
+pub struct Binary {
+    path: PathBuf,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Binary {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// The Fluent Bit executable to test with, or `None` (after saying so) where there is none.
-pub fn binary() -> Option<PathBuf> {
+pub fn binary() -> Option<Binary> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let path = find_binary()?;
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    Some(Binary {
+        path,
+        _serial: guard,
+    })
+}
+
+fn find_binary() -> Option<PathBuf> {
     let found = std::env::var_os("FLUENT_BIT_BIN")
         .map(PathBuf::from)
         .filter(|p| p.is_file())

@@ -211,7 +211,9 @@ fn outage(name: &str, faults: Faults) {
         .filter_map(|r| r.arrival.duration_since(back).ok())
         .max()
         .map_or(0.0, |d| d.as_secs_f64());
-    eprintln!("{name}: delivery resumed {resumed:.2} s after the outage, all delivered after {last:.1} s");
+    eprintln!(
+        "{name}: delivery resumed {resumed:.2} s after the outage, all delivered after {last:.1} s"
+    );
     assert!(
         resumed <= 2.0,
         "delivery resumed {resumed:.1} s after the endpoint answered again\n{}",
@@ -219,7 +221,11 @@ fn outage(name: &str, faults: Faults) {
     );
     // What piled up during 8 s (150,000 small records) goes in a few seconds, not the
     // half minute of a probe interval or a rate learned down to its floor.
-    assert!(last <= 8.0, "the backlog took {last:.1} s after the outage\n{}", fb.tail());
+    assert!(
+        last <= 8.0,
+        "the backlog took {last:.1} s after the outage\n{}",
+        fb.tail()
+    );
 }
 
 #[test]

@@ -98,6 +98,14 @@ int FLBPluginInit(struct flbgo_output_plugin *plugin);
 int FLBPluginFlushCtx(void *remote_context, const void *data, size_t size, char *tag);
 
 /*
+ * Called once after every [OUTPUT] instance started, with 1 when hot reload is on. Warns
+ * (through each new instance's log) when hot reload is on and the instance has worker
+ * threads, the setup Fluent Bit up to at least v5.1 crashes with at the second reload.
+ * Always returns FLB_OK.
+ */
+int FLBPluginOutputPreRun(int hot_reload_enabled);
+
+/*
  * Called on the engine thread once per instance at shutdown (or hot reload). Stops taking
  * work, waits a bounded time for flushes in flight, releases the instance; the last
  * instance of the process also stops the plugin's threads. Returns FLB_OK, or FLB_ERROR

@@ -27,6 +27,9 @@ pub enum StartError {
     ClientTimeout,
 }
 
+/// Said when hot reload is on and an instance has worker threads (src/ffi/reload.rs).
+pub const HOT_RELOAD_WARNING: &str = "Hot_Reload is on and this output has worker threads: Fluent Bit (v2.2 to at least v5.1) starts an external output's worker pool twice, stops one at a reload, and crashes (SIGSEGV) at the second reload. Set 'workers 0' and 'delivery_mode async' in this [OUTPUT] (a flush then returns at once), or turn hot reload off; see docs/upstream/hot-reload-proxy-workers.md";
+
 /// Monotonic counters of an instance.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -298,6 +301,7 @@ pub struct Instance {
     active: Arc<AtomicUsize>,
     closed: AtomicBool,
     warned_engine_thread: AtomicBool,
+    warned_reload: AtomicBool,
 }
 
 impl Instance {
@@ -481,6 +485,7 @@ impl Instance {
             active,
             closed: AtomicBool::new(false),
             warned_engine_thread: AtomicBool::new(false),
+            warned_reload: AtomicBool::new(false),
         })
     }
 
@@ -560,13 +565,23 @@ impl Instance {
         }
     }
 
-    /// Says once, at warn level, that flushes run on Fluent Bit's engine thread.
-    pub fn note_flush_thread(&self, thread_name: &str) {
-        if thread_name == "flb-pipeline" && !self.warned_engine_thread.swap(true, Ordering::Relaxed)
+    /// Says once, at warn level, that sync flushes run on Fluent Bit's engine thread; and,
+    /// with hot reload on, that flushes run on worker threads (the setup Fluent Bit
+    /// crashes with at a reload, when PreRun could not see it).
+    pub fn note_flush_thread(&self, thread_name: &str, hot_reload: bool) {
+        if thread_name == "flb-pipeline"
+            && self.shared.config.delivery_mode == DeliveryMode::Sync
+            && !self.warned_engine_thread.swap(true, Ordering::Relaxed)
         {
             self.shared.log.warn(format_args!(
-                "flushes run on Fluent Bit's engine thread (workers 0), so a slow delivery stalls every input: set 'workers 1' or more in this [OUTPUT] section"
+                "flushes run on Fluent Bit's engine thread (workers 0), so a slow delivery stalls every input: set 'workers 1' or more in this [OUTPUT] section, or 'delivery_mode async' (a flush then returns at once)"
             ));
+        }
+        if hot_reload
+            && thread_name.starts_with("flb-out-")
+            && !self.warned_reload.swap(true, Ordering::Relaxed)
+        {
+            self.shared.log.warn(format_args!("{HOT_RELOAD_WARNING}"));
         }
     }
 

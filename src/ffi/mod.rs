@@ -9,6 +9,7 @@ mod chunk;
 mod host;
 pub mod memory;
 mod metrics;
+mod reload;
 
 use crate::config::Config;
 use crate::flush::FlushCode;
@@ -182,9 +183,21 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int 
             instance,
             sink: host_sink,
         });
+        let ctx = Box::into_raw(ctx);
+        reload::started(ctx as usize, &name, &log);
         // SAFETY: `context` was checked non-null and is Fluent Bit's proxy context for
         // this instance; it hands `remote_context` back to flush and exit.
-        unsafe { (*p.context).remote_context = Box::into_raw(ctx) as *mut c_void };
+        unsafe { (*p.context).remote_context = ctx as *mut c_void };
+        FLB_OK
+    })
+}
+
+/// Called once after every instance started, with whether hot reload is on: warns where
+/// the setup is the one Fluent Bit crashes with at a reload (`reload`).
+#[no_mangle]
+pub extern "C" fn FLBPluginOutputPreRun(hot_reload_enabled: c_int) -> c_int {
+    guard(FLB_OK, || {
+        reload::pre_run(hot_reload_enabled != 0);
         FLB_OK
     })
 }
@@ -250,7 +263,8 @@ pub unsafe extern "C" fn FLBPluginFlushCtx(
                 .to_string_lossy()
                 .into_owned()
         };
-        ctx.instance.note_flush_thread(&current_thread_name());
+        ctx.instance
+            .note_flush_thread(&current_thread_name(), reload::hot_reload());
         match ctx.instance.flush(chunk, tag) {
             FlushCode::Ok => FLB_OK,
             FlushCode::Retry => FLB_RETRY,
@@ -269,6 +283,7 @@ pub unsafe extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
         if ctx.is_null() {
             return FLB_ERROR;
         }
+        reload::exited(ctx as usize);
         // SAFETY: `ctx` came from Box::into_raw in FLBPluginInit and Fluent Bit calls exit
         // once per instance, after its last flush.
         let ctx = unsafe { Box::from_raw(ctx as *mut Context) };

@@ -32,6 +32,9 @@ int main(void)
     CHECK(FLBPluginFlushCtx(NULL, "x", 1, "tag") == FLB_ERROR);
     CHECK(FLBPluginFlushCtx(NULL, NULL, 0, NULL) == FLB_ERROR);
     CHECK(FLBPluginExitCtx(NULL) == FLB_ERROR);
+    /* no instance started: nothing to warn about, either way */
+    CHECK(FLBPluginOutputPreRun(1) == FLB_OK);
+    CHECK(FLBPluginOutputPreRun(0) == FLB_OK);
 
     /* Unregister frees the strings (Fluent Bit does not) and may be called twice. */
     FLBPluginUnregister(&def);

@@ -99,6 +99,9 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 /// length, and a probe (one call) every few seconds costs nothing.
 const TRANSIENT_PROBE_FIRST: Duration = Duration::from_millis(500);
 const TRANSIENT_PROBE_MAX: Duration = Duration::from_secs(2);
+/// Pauses of a stream throttled again and again with nothing accepted.
+const THROTTLE_PAUSE_FIRST: Duration = Duration::from_millis(100);
+const THROTTLE_PAUSE_MAX: Duration = Duration::from_secs(2);
 
 /// Counters of one stream (monotonic, for logs and metrics).
 #[derive(Debug, Default)]
@@ -145,6 +148,11 @@ struct State {
     /// between (an outage answered "slow down") lowers the rate once, not once per call:
     /// the rate is learned from a stream that takes records, and recovers at once.
     accepted_since_decrease: bool,
+    /// Throttled again with nothing accepted: the stream takes no calls until then (0.1 s,
+    /// doubling up to 2 s, cleared when records are accepted), so an outage answered
+    /// "slow down" is not hammered, and delivery resumes within 2 s of its end.
+    paused_until: Option<Instant>,
+    pause: Duration,
     health: Health,
     consecutive_errors: u32,
     /// Recent call latency, seconds (moving average), and when it was last measured.
@@ -206,6 +214,8 @@ impl Stream {
                 decreased: now,
                 increased: now,
                 accepted_since_decrease: true,
+                paused_until: None,
+                pause: Duration::ZERO,
                 health: Health::Up,
                 consecutive_errors: 0,
                 latency: 0.0,
@@ -348,6 +358,9 @@ impl State {
 
     /// Can a batch go here now? Up, or down but due for a probe.
     fn eligible(&self, now: Instant) -> bool {
+        if self.paused_until.is_some_and(|u| now < u) {
+            return false;
+        }
         match &self.health {
             Health::Up => true,
             Health::Down {
@@ -360,14 +373,15 @@ impl State {
 
     /// When a batch could next go here (now when up).
     fn next_chance(&self, now: Instant) -> Instant {
-        match &self.health {
+        let health = match &self.health {
             Health::Up => now,
             Health::Down {
                 next_probe,
                 probe_until,
                 ..
             } => (*next_probe).max(probe_until.unwrap_or(now)),
-        }
+        };
+        health.max(self.paused_until.unwrap_or(now))
     }
 }
 
@@ -702,6 +716,8 @@ impl Router {
                 st.health = Health::Up;
                 if *accepted > 0 {
                     st.accepted_since_decrease = true;
+                    st.paused_until = None;
+                    st.pause = Duration::ZERO;
                 }
                 if *throttled > 0 {
                     s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
@@ -745,15 +761,21 @@ impl Router {
 
     fn throttled(st: &mut State, sent: Instant, now: Instant) {
         // Calls sent before the last decrease reflect the old rate: one decrease per round.
-        if sent >= st.decreased && st.accepted_since_decrease {
-            st.accepted_since_decrease = false;
-            st.scale = (st.scale * DECREASE).max(MIN_SCALE);
-            st.decreased = now;
-            st.increased = now;
-            // The stream is over quota now: what was banked is gone.
-            for t in st.tokens.iter_mut() {
-                *t = t.min(0.0);
-            }
+        if sent < st.decreased {
+            return;
+        }
+        if !st.accepted_since_decrease {
+            st.pause = (st.pause * 2).clamp(THROTTLE_PAUSE_FIRST, THROTTLE_PAUSE_MAX);
+            st.paused_until = Some(now + st.pause);
+            return;
+        }
+        st.accepted_since_decrease = false;
+        st.scale = (st.scale * DECREASE).max(MIN_SCALE);
+        st.decreased = now;
+        st.increased = now;
+        // The stream is over quota now: what was banked is gone.
+        for t in st.tokens.iter_mut() {
+            *t = t.min(0.0);
         }
     }
 
@@ -927,8 +949,13 @@ mod tests {
         }
         let rate = s.effective_rate(r.options().quota).bytes;
         assert!((rate - 800.0).abs() < 1.0, "{rate}");
+        // Meanwhile the stream pauses (doubling up to 2 s) rather than being hammered.
+        let paused = s.lock().paused_until.unwrap() - Instant::now();
+        assert!(paused > Duration::from_millis(1500) && paused <= THROTTLE_PAUSE_MAX);
+        assert!(r.next_chance().unwrap() > Instant::now() + Duration::from_millis(1500));
         // Records accepted, then throttled again: a new round, a new decrease.
         r.report(&s, Instant::now(), &done());
+        assert!(s.lock().paused_until.is_none());
         r.report(&s, Instant::now(), &Outcome::Throttled);
         assert!(s.effective_rate(r.options().quota).bytes < 700.0);
     }

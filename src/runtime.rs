@@ -4,8 +4,8 @@
 //! that nothing of ours runs when Fluent Bit `dlclose`s the library. Hot reload starts the
 //! new instance before the old one exits; the count keeps the runtime alive across that.
 
-use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock as Lazy;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};

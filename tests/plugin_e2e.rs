@@ -209,9 +209,10 @@ fn outage_answers_retry_within_flush_timeout_then_the_retry_delivers_once() {
     let t = Instant::now();
     assert_eq!(ins.flush(&data, "outage-test"), FLB_RETRY);
     let took = t.elapsed();
-    // Gives up once the next backoff would pass the deadline, never later than it.
+    // Gives up at the deadline, after waiting for the calls in flight then (a second of
+    // margin for them: valgrind runs this test too, many times slower).
     assert!(
-        took < Duration::from_millis(1500 + 500),
+        took < Duration::from_millis(1500 + 1000),
         "answered after {took:?}"
     );
     let tries: u64 = emu
@@ -233,9 +234,15 @@ fn outage_answers_retry_within_flush_timeout_then_the_retry_delivers_once() {
     );
     assert!(arrivals(&emu, &["a", "b"]).is_empty());
 
-    // Fluent Bit sends the same chunk again once the service is back.
+    // Fluent Bit sends the same chunk again (after its retry wait) once the service is
+    // back; streams paused by the outage take calls again within 2 s.
     emu.set_faults(None, Faults::default());
-    assert_eq!(ins.flush(&data, "t"), FLB_OK);
+    let t = Instant::now();
+    while ins.flush(&data, "t") != FLB_OK {
+        assert!(t.elapsed() < Duration::from_secs(10), "the retry delivers");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert_exactly_once(&arrivals(&emu, &["a", "b"]), 0..800);
     ins.exit();
 }

@@ -3,10 +3,10 @@
 //! `cargo bench --bench hot_path`; criterion prints MB/s (of chunk bytes) per benchmark.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use firehose_fanout::batch::compress::Compression;
 use firehose_fanout::batch::{self, Framing, MAX_RECORD_BYTES};
-use firehose_fanout::compress::Compression;
-use firehose_fanout::encode::EncodeOptions;
-use firehose_fanout::flush::prepare;
+use firehose_fanout::codec::encode::EncodeOptions;
+use firehose_fanout::delivery::prepare;
 use std::hint::black_box;
 
 fn ext_time(buf: &mut Vec<u8>, sec: u32) {

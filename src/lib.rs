@@ -1,29 +1,24 @@
 //! firehose-fanout: a Fluent Bit output plugin that ships log records to Amazon Kinesis
 //! Data Firehose, spread over many delivery streams.
 //!
-//! The data path, one module each: [`ffi`] → [`config`] → [`decode`] → [`encode`] →
-//! [`batch`] → [`route`] → [`deliver`], driven by [`flush`] inside an [`instance`] on the
-//! shared [`runtime`].
+//! The data path, one folder each, every dependency pointing down this list:
+//! [`ffi`] (the C symbols) → [`instance`] (an `[OUTPUT]`, its sync and async front ends,
+//! background tasks) → [`delivery`] (one chunk to its outcome: prepare, place, call, retry)
+//! → [`schedule`] (streams as capacity), [`firehose`] (the SDK calls), [`batch`] (records
+//! into calls), [`codec`] (msgpack → JSON lines) → [`config`]; [`telemetry`] (log, metrics)
+//! is used by all.
+#![deny(unsafe_code)]
 
 pub mod batch;
-pub mod client;
-pub mod compress;
+pub mod codec;
 pub mod config;
-pub mod decode;
-pub mod dedupe;
-pub mod deliver;
-pub mod discover;
-pub mod encode;
+pub mod delivery;
+#[allow(unsafe_code)]
 pub mod ffi;
-pub mod flush;
+pub mod firehose;
 pub mod instance;
-pub mod log;
-pub mod metrics;
-pub mod msgpack;
-pub mod retry;
-pub mod route;
-pub mod runtime;
-pub mod timefmt;
+pub mod schedule;
+pub mod telemetry;
 
 /// The name used in `[OUTPUT] Name`.
 pub const PLUGIN_NAME: &str = "firehose_fanout";

@@ -139,8 +139,20 @@ fn endpoint_and_port() {
     p.push(("port", "9000"));
     assert_eq!(
         load(&p).unwrap().endpoint.as_deref(),
-        Some("http://127.0.0.1:9000/")
+        Some("http://127.0.0.1:9000")
     );
+    // Not URLs the SDK could use: no host, a user, a query, another scheme.
+    for bad in [
+        "http://",
+        "http://user@host",
+        "https://h/?q=1",
+        "ftp://h",
+        "h:1",
+    ] {
+        let mut p = base();
+        p.push(("endpoint", bad));
+        assert!(load(&p).is_err(), "{bad}");
+    }
     let mut p = base();
     p.push(("endpoint", "https://[::1]:8443"));
     assert_eq!(

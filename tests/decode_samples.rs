@@ -1,9 +1,9 @@
 //! Decoding the real chunks captured from Fluent Bit (tests/data/samples, a copy of the
 //! shared samples) into the records the README there says a correct decoder yields.
 
-use firehose_fanout::decode::{Decoder, EventTime, Item};
-use firehose_fanout::encode::EncodeOptions;
-use firehose_fanout::flush::prepare;
+use firehose_fanout::codec::decode::{Decoder, EventTime, Item};
+use firehose_fanout::codec::encode::EncodeOptions;
+use firehose_fanout::delivery::prepare;
 use serde_json::Value;
 
 fn sample(name: &str) -> Vec<u8> {

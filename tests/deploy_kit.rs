@@ -433,53 +433,12 @@ fn env_refs(p: &Pipeline) -> BTreeSet<String> {
     refs
 }
 
-/// The keys the plugin reads: the string constants of `pub mod keys` in src/config.rs
-/// (the list of the plugin's documentation if that module is not found).
+/// The keys the plugin reads (`config::keys::ALL`).
 fn plugin_keys() -> BTreeSet<String> {
-    let src = read("src/config.rs");
-    let mut keys = BTreeSet::new();
-    if let Some(start) = src.find("pub mod keys") {
-        let body = &src[start..];
-        let body = &body[..body.find("\n}").unwrap_or(body.len())];
-        let mut rest = body;
-        while let Some(q) = rest.find('"') {
-            let after = &rest[q + 1..];
-            let end = after
-                .find('"')
-                .expect("unterminated string in pub mod keys");
-            keys.insert(after[..end].to_string());
-            rest = &after[end + 1..];
-        }
-    }
-    if keys.is_empty() {
-        keys = [
-            "region",
-            "delivery_streams",
-            "delivery_stream",
-            "delivery_stream_prefix",
-            "discovery_interval",
-            "endpoint",
-            "ca_file",
-            "time_key",
-            "time_key_format",
-            "log_key",
-            "data_keys",
-            "replace_dots",
-            "flush_timeout",
-            "request_timeout",
-            "balance",
-            "partition_key",
-            "stream_records_per_second",
-            "stream_bytes_per_second",
-            "stream_requests_per_second",
-            "max_in_flight_per_stream",
-            "worker_threads",
-        ]
+    firehose_fanout::config::keys::ALL
         .iter()
-        .map(|s| s.to_string())
-        .collect();
-    }
-    keys
+        .map(|k| k.to_string())
+        .collect()
 }
 
 /// Output keys Fluent Bit handles itself (the plugin never sees them).

@@ -1,9 +1,9 @@
 //! Golden tests of the record encoding: every msgpack type and every key that shapes a
 //! record.
 
+use firehose_fanout::codec::encode::EncodeOptions;
 use firehose_fanout::config::Config;
-use firehose_fanout::encode::EncodeOptions;
-use firehose_fanout::flush::{prepare, Prepared};
+use firehose_fanout::delivery::{prepare, Prepared};
 use rmp::encode as w;
 
 /// 2024-02-29T13:05:09.123456789Z

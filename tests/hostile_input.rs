@@ -16,8 +16,8 @@
 mod common;
 
 use firehose_emulator::{Emulator, EmulatorConfig, StreamSpec};
-use firehose_fanout::encode::EncodeOptions;
-use firehose_fanout::flush::{prepare, Prepared};
+use firehose_fanout::codec::encode::EncodeOptions;
+use firehose_fanout::delivery::{prepare, Prepared};
 use flb_host::chunk::{ChunkBuilder, EventTime, MsgValue};
 use flb_host::{Instance, Plugin, FLB_ERROR, FLB_OK, FLB_RETRY};
 use std::alloc::{GlobalAlloc, Layout, System};

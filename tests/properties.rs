@@ -13,11 +13,11 @@
 //! 256 cases per property by default (PROPTEST_CASES overrides). Failures are not
 //! persisted to files; proptest prints the minimal failing input.
 
+use firehose_fanout::codec::decode::EventTime;
+use firehose_fanout::codec::encode::EncodeOptions;
+use firehose_fanout::codec::timefmt::TimeFormat;
 use firehose_fanout::config::{keys, Config, ConfigError};
-use firehose_fanout::decode::EventTime;
-use firehose_fanout::encode::EncodeOptions;
-use firehose_fanout::flush::prepare;
-use firehose_fanout::timefmt::TimeFormat;
+use firehose_fanout::delivery::prepare;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::Value;
@@ -643,7 +643,7 @@ proptest! {
 // (b) arbitrary bytes
 // ---------------------------------------------------------------------------------------
 
-fn check_records(p: &firehose_fanout::flush::Prepared) -> Result<(), TestCaseError> {
+fn check_records(p: &firehose_fanout::delivery::Prepared) -> Result<(), TestCaseError> {
     prop_assert!(p.records.len() + p.oversize + p.missing_log_key <= p.decode.records);
     for i in 0..p.records.len() {
         match parse_record(p.records.get(i)) {
@@ -730,32 +730,9 @@ fn option_sets() -> Vec<EncodeOptions> {
 // (c) Config::from_lookup
 // ---------------------------------------------------------------------------------------
 
-/// Every key of `firehose_fanout::config::keys`, read from the source so that keys added
-/// later are covered without editing this list.
+/// Every key of `firehose_fanout::config::keys` (its `ALL`, checked complete by a unit test).
 fn known_keys() -> Vec<&'static str> {
-    const SRC: &str = include_str!("../src/config.rs");
-    let start = SRC
-        .find("pub mod keys {")
-        .expect("src/config.rs has a keys module");
-    let end = start + SRC[start..].find("\n}").expect("end of the keys module");
-    let keys: Vec<&'static str> = SRC[start..end]
-        .lines()
-        .filter_map(|l| {
-            let rest = l.trim().strip_prefix("pub const ")?;
-            let (_, quoted) = rest.split_once('"')?;
-            Some(quoted.split_once('"')?.0)
-        })
-        .collect();
-    // The parse found the module's constants (these are referenced, so they exist).
-    for k in [
-        keys::REGION,
-        keys::DELIVERY_STREAMS,
-        keys::TIME_KEY_FORMAT,
-        keys::CA_FILE,
-    ] {
-        assert!(keys.contains(&k), "{k} missing from the parsed key list");
-    }
-    keys
+    keys::ALL.to_vec()
 }
 
 fn prop_key() -> impl Strategy<Value = String> {

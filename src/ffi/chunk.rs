@@ -2,7 +2,7 @@
 //! plugin's threads read it in place instead of copying it (one chunk-sized buffer less
 //! per flush in flight); the flush withdraws it before it returns to Fluent Bit.
 
-use crate::instance::Lender;
+use crate::delivery::Lender;
 use std::sync::Mutex;
 
 /// Fluent Bit's chunk bytes.

@@ -1,7 +1,7 @@
 //! Safe wrappers over the host's `struct flb_api`: property lookup and logging.
 
 use super::abi::{FlbApi, LogCheckFn, LogPrintFn};
-use crate::log::{Level, LogSink};
+use crate::telemetry::log::{Level, LogSink};
 use std::ffi::{CStr, CString};
 use std::os::raw::c_void;
 use std::sync::RwLock;

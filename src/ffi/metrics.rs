@@ -3,7 +3,7 @@
 //! the instance's `struct cmt`. Absent functions or context: no sink, the plugin logs a
 //! summary instead.
 
-use crate::metrics::{Kind, MetricDef, MetricsSink};
+use crate::telemetry::metrics::{Kind, MetricDef, MetricsSink};
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};

@@ -12,9 +12,10 @@ mod metrics;
 mod reload;
 
 use crate::config::Config;
-use crate::flush::FlushCode;
-use crate::instance::{Chunk, Instance};
-use crate::log::Logger;
+use crate::delivery::Chunk;
+use crate::delivery::FlushCode;
+use crate::instance::{Host, Instance};
+use crate::telemetry::log::Logger;
 use abi::*;
 use chunk::{Loan, Withdraw};
 use host::HostSink;
@@ -164,15 +165,21 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut FlbGoOutputPlugin) -> c_int 
             Some(get) => unsafe { get(o_ins) },
             None => std::ptr::null_mut(),
         };
-        let sink =
-            metrics::CmtSink::new(cmt).map(|s| Arc::new(s) as Arc<dyn crate::metrics::MetricsSink>);
+        let sink = metrics::CmtSink::new(cmt)
+            .map(|s| Arc::new(s) as Arc<dyn crate::telemetry::metrics::MetricsSink>);
         if sink.is_none() {
             log.debug(format_args!(
                 "no cmetrics in this host: a summary line is logged every {:?} instead",
                 config.summary_interval
             ));
         }
-        let instance = match Instance::start(config, log.clone(), &name, sink) {
+        let host = Host {
+            name: name.clone(),
+            log: log.clone(),
+            metrics: sink,
+            release_memory: memory::release_freed,
+        };
+        let instance = match Instance::start(config, host) {
             Ok(i) => i,
             Err(e) => {
                 log.error(format_args!("cannot start: {e}"));
@@ -289,8 +296,7 @@ pub unsafe extern "C" fn FLBPluginExitCtx(ctx: *mut c_void) -> c_int {
         let ctx = unsafe { Box::from_raw(ctx as *mut Context) };
         let grace = ctx
             .instance
-            .shared()
-            .config
+            .config()
             .flush_timeout
             .min(Duration::from_secs(10));
         ctx.instance.shutdown(grace);

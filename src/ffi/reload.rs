@@ -9,7 +9,7 @@
 //! found by name (`flb-out-` + the first 7 bytes of the instance name, as Linux keeps 15).
 
 use crate::instance::HOT_RELOAD_WARNING;
-use crate::log::Logger;
+use crate::telemetry::log::Logger;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -223,7 +223,8 @@ pub fn fetch_stats(endpoint: &str) -> Option<Stats> {
     serde_json::from_slice(&body).ok()
 }
 
-/// A GET over plain HTTP (the emulator has no TLS); the body of a 200 answer.
+/// A GET over plain HTTP (`firehose_emulator::client` does not speak TLS: an emulator
+/// in TLS mode cannot be read this way); the body of a 200 answer.
 pub fn http_get(endpoint: &str, path: &str) -> Result<Vec<u8>> {
     let (status, body) = firehose_emulator::client::request(
         endpoint,

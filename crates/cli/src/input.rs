@@ -5,10 +5,10 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use flb_host::chunk::{write_json_text, ChunkBuilder, EventTime};
 
 use crate::engine::{Chunk, Queue};
 use crate::msgpack;
@@ -240,13 +240,6 @@ pub fn produce(
     result.map(|()| p.stats)
 }
 
-fn now_event_time() -> (u32, u32) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (d.as_secs() as u32, d.subsec_nanos())
-}
-
 fn open(path: &Path) -> Result<Box<dyn Read>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::stdin()));
@@ -330,7 +323,8 @@ fn read_lines(
     json: bool,
 ) -> Result<bool> {
     let mut line = Vec::with_capacity(4096);
-    let mut event = Vec::with_capacity(4096);
+    let mut body = Vec::with_capacity(4096);
+    let mut event = ChunkBuilder::new();
     let mut number = 0u64;
     loop {
         line.clear();
@@ -347,18 +341,17 @@ fn read_lines(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        event.clear();
-        let (sec, nsec) = now_event_time();
-        msgpack::write_v2_head(&mut event, sec, nsec);
+        body.clear();
         if json {
-            json_body(&line, &mut event)
-                .map_err(|e| anyhow!("{}:{number}: {e}", path.display()))?;
+            json_body(&line, &mut body).map_err(|e| anyhow!("{}:{number}: {e}", path.display()))?;
         } else {
-            msgpack::write_map_len(&mut event, 1);
-            msgpack::write_str_bytes(&mut event, b"log");
-            msgpack::write_str_bytes(&mut event, &line);
+            msgpack::write_map_len(&mut body, 1);
+            msgpack::write_str_bytes(&mut body, b"log");
+            msgpack::write_str_bytes(&mut body, &line);
         }
-        if !p.event(&event, true) {
+        event.clear();
+        event.push_v2_raw_body(EventTime::now(), &body);
+        if !p.event(event.as_bytes(), true) {
             return Ok(false);
         }
     }
@@ -369,82 +362,7 @@ pub fn json_body(line: &[u8], out: &mut Vec<u8>) -> Result<()> {
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         bail!("not a JSON object (use --format text to ship lines as {{\"log\": line}})");
     }
-    let mut de = serde_json::Deserializer::from_slice(line);
-    Transcode(out)
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| anyhow!("invalid JSON: {e}"))
-}
-
-/// Writes the JSON value it deserializes as msgpack (maps and arrays are counted first,
-/// in a scratch buffer, because JSON does not say their length up front).
-struct Transcode<'a>(&'a mut Vec<u8>);
-
-fn w<T, E: fmt::Debug>(r: Result<T, E>) {
-    // Writing into a Vec cannot fail.
-    if let Err(e) = r {
-        debug_assert!(false, "{e:?}");
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Transcode<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Transcode<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        w(rmp::encode::write_bool(self.0, v));
-        Ok(())
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        w(rmp::encode::write_sint(self.0, v));
-        Ok(())
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        w(rmp::encode::write_uint(self.0, v));
-        Ok(())
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        w(rmp::encode::write_f64(self.0, v));
-        Ok(())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        w(rmp::encode::write_str(self.0, v));
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        w(rmp::encode::write_nil(self.0));
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut tmp = Vec::new();
-        let mut n = 0u32;
-        while seq.next_element_seed(Transcode(&mut tmp))?.is_some() {
-            n += 1;
-        }
-        w(rmp::encode::write_array_len(self.0, n));
-        self.0.extend_from_slice(&tmp);
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut tmp = Vec::new();
-        let mut n = 0u32;
-        while map.next_key_seed(Transcode(&mut tmp))?.is_some() {
-            map.next_value_seed(Transcode(&mut tmp))?;
-            n += 1;
-        }
-        w(rmp::encode::write_map_len(self.0, n));
-        self.0.extend_from_slice(&tmp);
-        Ok(())
-    }
+    write_json_text(out, line).map_err(|e| anyhow!("invalid JSON: {e}"))
 }
 
 /// Filler text for generated records (printable, no JSON escapes).
@@ -459,22 +377,23 @@ fn generated_overhead(seq: u64) -> usize {
 }
 
 fn generate(p: &mut Producer<'_>, count: u64, record_size: usize) -> bool {
-    let mut event = Vec::with_capacity(record_size + 64);
+    let mut body = Vec::with_capacity(record_size + 64);
+    let mut event = ChunkBuilder::new();
     let mut filler = Vec::with_capacity(record_size);
     for seq in 0..count {
-        event.clear();
+        body.clear();
         filler.clear();
         let len = record_size.saturating_sub(generated_overhead(seq));
         let start = (seq as usize).wrapping_mul(7) % FILLER.len();
         filler.extend(FILLER.iter().cycle().skip(start).take(len));
-        let (sec, nsec) = now_event_time();
-        msgpack::write_v2_head(&mut event, sec, nsec);
-        msgpack::write_map_len(&mut event, 2);
-        msgpack::write_str_bytes(&mut event, b"seq");
-        msgpack::write_uint(&mut event, seq);
-        msgpack::write_str_bytes(&mut event, b"log");
-        msgpack::write_str_bytes(&mut event, &filler);
-        if !p.event(&event, true) {
+        msgpack::write_map_len(&mut body, 2);
+        msgpack::write_str_bytes(&mut body, b"seq");
+        msgpack::write_uint(&mut body, seq);
+        msgpack::write_str_bytes(&mut body, b"log");
+        msgpack::write_str_bytes(&mut body, &filler);
+        event.clear();
+        event.push_v2_raw_body(EventTime::now(), &body);
+        if !p.event(event.as_bytes(), true) {
             return false;
         }
     }

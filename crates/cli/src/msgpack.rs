@@ -1,7 +1,10 @@
 //! Just enough msgpack to cut a Fluent Bit chunk into its events, tell records from
-//! group markers, and write events: no value is decoded into a tree.
+//! group markers, and write record bodies: no value is decoded into a tree. Values are
+//! skipped with the plugin's own lexer; events are built with `flb_host::chunk`.
 
 use std::fmt;
+
+use firehose_fanout::codec::msgpack::{Header, Lexer};
 
 /// A chunk that is not a sequence of Fluent Bit events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,66 +33,11 @@ fn be(b: &[u8], pos: usize, n: usize) -> Option<u64> {
 }
 
 /// End offset of the msgpack value starting at `start`, or `None` if the bytes are
-/// truncated or invalid. Iterative (a counter of values still to skip), so any nesting
-/// depth is fine; every value takes at least one byte, so hostile counts end at the
-/// end of the buffer.
+/// truncated or invalid (any nesting depth; hostile counts end at the end of the buffer).
 pub fn value_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut pos = start;
-    let mut pending: u64 = 1;
-    while pending > 0 {
-        pending -= 1;
-        let m = *b.get(pos)?;
-        pos += 1;
-        let skip: u64 = match m {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
-            0x80..=0x8f => {
-                pending += 2 * u64::from(m & 0x0f);
-                0
-            }
-            0x90..=0x9f => {
-                pending += u64::from(m & 0x0f);
-                0
-            }
-            0xa0..=0xbf => u64::from(m & 0x1f),
-            0xc4 | 0xd9 => 1 + be(b, pos, 1)?,
-            0xc5 | 0xda => 2 + be(b, pos, 2)?,
-            0xc6 | 0xdb => 4 + be(b, pos, 4)?,
-            0xc7 => 2 + be(b, pos, 1)?,
-            0xc8 => 3 + be(b, pos, 2)?,
-            0xc9 => 5 + be(b, pos, 4)?,
-            0xca | 0xce | 0xd2 => 4,
-            0xcb | 0xcf | 0xd3 => 8,
-            0xcc | 0xd0 => 1,
-            0xcd | 0xd1 => 2,
-            0xd4 => 2,
-            0xd5 => 3,
-            0xd6 => 5,
-            0xd7 => 9,
-            0xd8 => 17,
-            0xdc => {
-                pending += be(b, pos, 2)?;
-                2
-            }
-            0xdd => {
-                pending += be(b, pos, 4)?;
-                4
-            }
-            0xde => {
-                pending += 2 * be(b, pos, 2)?;
-                2
-            }
-            0xdf => {
-                pending += 2 * be(b, pos, 4)?;
-                4
-            }
-            0xc1 => return None,
-        };
-        pos = pos.checked_add(usize::try_from(skip).ok()?)?;
-        if pos > b.len() {
-            return None;
-        }
-    }
-    Some(pos)
+    let mut lx = Lexer::at(b, start);
+    lx.skip_value().ok()?;
+    Some(lx.pos())
 }
 
 /// One event of a chunk.
@@ -161,11 +109,10 @@ pub fn events(chunk: &[u8]) -> Result<Vec<Event>, ChunkError> {
 }
 
 /// Number of entries and header length of the map at the start of `b`.
-pub fn map_header(b: &[u8]) -> Option<(u64, usize)> {
-    match *b.first()? {
-        m @ 0x80..=0x8f => Some((u64::from(m & 0x0f), 1)),
-        0xde => Some((be(b, 1, 2)?, 3)),
-        0xdf => Some((be(b, 1, 4)?, 5)),
+fn map_header(b: &[u8]) -> Option<(u32, usize)> {
+    let mut lx = Lexer::new(b);
+    match lx.read().ok()? {
+        Header::Map(n) => Some((n, lx.pos())),
         _ => None,
     }
 }
@@ -192,14 +139,6 @@ pub fn write_uint(buf: &mut Vec<u8>, v: u64) {
     ok(rmp::encode::write_uint(buf, v).map(|_| ()));
 }
 
-/// The head of a v2 event with an empty metadata map: `[[ts, {}], ` — the body follows.
-pub fn write_v2_head(buf: &mut Vec<u8>, sec: u32, nsec: u32) {
-    buf.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00]);
-    buf.extend_from_slice(&sec.to_be_bytes());
-    buf.extend_from_slice(&nsec.to_be_bytes());
-    buf.push(0x80);
-}
-
 /// Copies `event` (a v2 or legacy event whose body is a map) with one more entry
 /// `key: value` appended to its body. `None` if the body is not a map.
 pub fn append_to_body(
@@ -211,7 +150,7 @@ pub fn append_to_body(
 ) -> Option<()> {
     let body = chunk.get(event.body_start..event.end)?;
     let (n, header) = map_header(body)?;
-    let n = u32::try_from(n.checked_add(1)?).ok()?;
+    let n = n.checked_add(1)?;
     out.extend_from_slice(chunk.get(event.start..event.body_start)?);
     write_map_len(out, n);
     out.extend_from_slice(&body[header..]);

@@ -100,6 +100,28 @@ fn healthz_and_stats() {
     assert!(v["uptime_seconds"].as_f64().is_some());
 }
 
+/// `firehose_emulator::client`, the blocking client other processes use, against the
+/// emulator itself.
+#[test]
+fn blocking_client_reads_stats_and_statuses() {
+    let emu = emulator(&["a"]);
+    let (status, body) = firehose_emulator::client::request(
+        &emu.endpoint(),
+        "GET",
+        "/stats",
+        &[("Accept", "application/json")],
+        b"",
+    )
+    .expect("GET /stats");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON stats");
+    assert_eq!(v["streams"]["a"]["accepted_records"], 0);
+    let (status, _) =
+        firehose_emulator::client::request(&emu.endpoint(), "GET", "/nowhere", &[], b"")
+            .expect("GET /nowhere");
+    assert_eq!(status, 404);
+}
+
 #[test]
 fn admin_api_steers_a_running_emulator() {
     let emu = emulator(&[]);

@@ -431,7 +431,10 @@ fn check_object(root: &Path, stream: &str, path: &Path) -> Vec<u8> {
         .iter()
         .map(|f| f.parse().expect("number"))
         .collect();
-    let secs = days_from_civil(n[0], n[1], n[2]) * 86_400 + n[3] * 3600 + n[4] * 60 + n[5];
+    let secs = civil_date::days_from_civil(n[0], n[1] as u32, n[2] as u32) * 86_400
+        + n[3] * 3600
+        + n[4] * 60
+        + n[5];
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -441,18 +444,6 @@ fn check_object(root: &Path, stream: &str, path: &Path) -> Vec<u8> {
         "object dated {secs}, now {now}"
     );
     std::fs::read(path).expect("read object")
-}
-
-/// Days since 1970-01-01 of a civil date (an independent check of the
-/// emulator's calendar arithmetic).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[tokio::test]

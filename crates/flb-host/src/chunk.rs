@@ -26,6 +26,7 @@
 //! # assert!(!data.is_empty());
 //! ```
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 fn ok<T, E: std::fmt::Debug>(r: Result<T, E>) {
@@ -117,34 +118,91 @@ impl From<f64> for Timestamp {
 
 /// Appends the msgpack encoding of a JSON value: strings → str, integers →
 /// int (the smallest encoding), floats → float 64, bool, null → nil,
-/// arrays and maps kept.
+/// arrays and maps kept, in their order.
 pub fn write_json(buf: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Null => ok(rmp::encode::write_nil(buf)),
-        Value::Bool(b) => ok(rmp::encode::write_bool(buf, *b)),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                ok(rmp::encode::write_uint(buf, u));
-            } else if let Some(i) = n.as_i64() {
-                ok(rmp::encode::write_sint(buf, i));
-            } else {
-                ok(rmp::encode::write_f64(buf, n.as_f64().unwrap_or(f64::NAN)));
-            }
+    Transcode(buf)
+        .deserialize(v)
+        .expect("a JSON value always transcodes");
+}
+
+/// Appends the msgpack encoding (as [`write_json`] encodes it) of one JSON value given
+/// as text, transcoded as it is parsed, without building a [`Value`]: map keys stay in
+/// their order in the text (duplicates included). Only whitespace may follow the
+/// value. On error, `buf` may have been partly written.
+///
+/// ```
+/// let mut b = Vec::new();
+/// flb_host::chunk::write_json_text(&mut b, br#"{"z": 1, "a": [true, null]}"#).unwrap();
+/// assert_eq!(b, [0x82, 0xa1, b'z', 0x01, 0xa1, b'a', 0x92, 0xc3, 0xc0]);
+/// assert!(flb_host::chunk::write_json_text(&mut Vec::new(), b"{} {}").is_err());
+/// ```
+pub fn write_json_text(buf: &mut Vec<u8>, text: &[u8]) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    Transcode(buf).deserialize(&mut de)?;
+    de.end()
+}
+
+/// Writes the JSON value it deserializes as msgpack. Maps and arrays go through a
+/// scratch buffer first: JSON text does not say their length up front.
+struct Transcode<'a>(&'a mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for Transcode<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Transcode<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        ok(rmp::encode::write_bool(self.0, v));
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        ok(rmp::encode::write_sint(self.0, v));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        ok(rmp::encode::write_uint(self.0, v));
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        ok(rmp::encode::write_f64(self.0, v));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        ok(rmp::encode::write_str(self.0, v));
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        ok(rmp::encode::write_nil(self.0));
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut tmp = Vec::new();
+        let mut n = 0u32;
+        while seq.next_element_seed(Transcode(&mut tmp))?.is_some() {
+            n += 1;
         }
-        Value::String(s) => ok(rmp::encode::write_str(buf, s)),
-        Value::Array(a) => {
-            ok(rmp::encode::write_array_len(buf, a.len() as u32));
-            for x in a {
-                write_json(buf, x);
-            }
+        ok(rmp::encode::write_array_len(self.0, n));
+        self.0.extend_from_slice(&tmp);
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut tmp = Vec::new();
+        let mut n = 0u32;
+        while map.next_key_seed(Transcode(&mut tmp))?.is_some() {
+            map.next_value_seed(Transcode(&mut tmp))?;
+            n += 1;
         }
-        Value::Object(m) => {
-            ok(rmp::encode::write_map_len(buf, m.len() as u32));
-            for (k, x) in m {
-                ok(rmp::encode::write_str(buf, k));
-                write_json(buf, x);
-            }
-        }
+        ok(rmp::encode::write_map_len(self.0, n));
+        self.0.extend_from_slice(&tmp);
+        Ok(())
     }
 }
 
@@ -359,6 +417,13 @@ impl ChunkBuilder {
     pub fn push_raw(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
         self
+    }
+
+    /// Empties the chunk, keeping its allocation (to build event after event in one
+    /// buffer).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.events = 0;
     }
 
     /// Events pushed (markers included, raw bytes not).

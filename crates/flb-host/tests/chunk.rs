@@ -1,6 +1,8 @@
 //! The chunk builder against hand-checked bytes and a real Fluent Bit chunk.
 
-use flb_host::chunk::{json_to_msgpack, ChunkBuilder, EventTime, MsgValue, Timestamp};
+use flb_host::chunk::{
+    json_to_msgpack, write_json_text, ChunkBuilder, EventTime, MsgValue, Timestamp,
+};
 use serde_json::json;
 
 /// `dummy_chunk.msgpack` from a real Fluent Bit v5.1.1 (`dummy` input).
@@ -75,6 +77,55 @@ fn json_conversion() {
     expect.extend_from_slice(&[0xa1, b'u', 0xcd, 0x01, 0x2c]);
     assert_eq!(b, expect);
     assert_eq!(MsgValue::from_json(&v).encode(), expect);
+}
+
+#[test]
+fn json_text_conversion() {
+    // Same bytes as from a Value when the keys are sorted ...
+    let text = r#" {"a": [1, "y"], "b": true, "f": 0.5, "i": -3, "n": null, "s": "x", "u": 300}
+"#;
+    let mut b = Vec::new();
+    write_json_text(&mut b, text.as_bytes()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(b, json_to_msgpack(&v));
+    // ... and the text's order (duplicates too) when they are not.
+    let mut b = Vec::new();
+    write_json_text(
+        &mut b,
+        br#"{"z": 1, "a": {"k": [], "k": 18446744073709551615}, "m": -1.5e3}"#,
+    )
+    .unwrap();
+    let expect = MsgValue::str_map(vec![
+        ("z", MsgValue::Uint(1)),
+        (
+            "a",
+            MsgValue::str_map(vec![
+                ("k", MsgValue::Array(vec![])),
+                ("k", MsgValue::Uint(u64::MAX)),
+            ]),
+        ),
+        ("m", MsgValue::F64(-1500.0)),
+    ]);
+    assert_eq!(b, expect.encode());
+    // Scalars, and errors.
+    let mut b = Vec::new();
+    write_json_text(&mut b, b"\"\\u00e9\"").unwrap();
+    assert_eq!(b, MsgValue::str("\u{e9}").encode());
+    for bad in [&b"{\"a\":"[..], b"{} {}", b"", b"[1,]", b"nul"] {
+        assert!(write_json_text(&mut Vec::new(), bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn builder_clear_keeps_building() {
+    let mut c = ChunkBuilder::new();
+    c.push_v2(EventTime::new(1, 2), &json!({}), &json!({"a": 1}));
+    let first = c.to_vec();
+    c.clear();
+    assert!(c.is_empty());
+    assert_eq!(c.event_count(), 0);
+    c.push_v2(EventTime::new(1, 2), &json!({}), &json!({"a": 1}));
+    assert_eq!((c.as_bytes(), c.event_count()), (&first[..], 1));
 }
 
 #[test]

@@ -570,17 +570,6 @@ pub struct Line<'a> {
     pub seq: Option<u64>,
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>` → unix seconds.
 fn object_time(stream: &str, name: &str) -> Option<u64> {
     let rest = name.strip_prefix(stream)?.strip_prefix('-')?;
@@ -593,7 +582,8 @@ fn object_time(stream: &str, name: &str) -> Option<u64> {
     if f.len() < 6 {
         return None;
     }
-    let days = days_from_civil(f[0], f[1], f[2]);
+    let days =
+        civil_date::days_from_civil(f[0], u32::try_from(f[1]).ok()?, u32::try_from(f[2]).ok()?);
     Some((days * 86_400 + f[3] * 3600 + f[4] * 60 + f[5]) as u64)
 }
 

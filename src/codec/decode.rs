@@ -6,7 +6,7 @@
 //! -1 / -2) are skipped. A malformed event whose extent is still known is skipped and
 //! counted; a chunk whose msgpack itself is broken stops decoding there.
 
-use crate::msgpack::{Header, LexError, Lexer};
+use crate::codec::msgpack::{Header, LexError, Lexer};
 
 /// Seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

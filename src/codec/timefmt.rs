@@ -1,28 +1,9 @@
-//! strftime-style time formatting in UTC, parsed once at configuration time.
-//!
-//! Supports the usual conversions plus Fluent Bit's `%L` (milliseconds) and the
-//! `%3N` / `%6N` / `%9N` (`%N` = `%9N`) fractions of a second.
+//! Writing a time with a `time_key_format` (parsed in `config::time_format`), in UTC.
 
-use crate::decode::EventTime;
-use thiserror::Error;
-
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("unsupported conversion '%{0}' (supported: %Y %C %y %m %d %e %j %H %I %M %S %p %a %A %b %B %h %F %T %D %R %s %u %w %z %Z %L %N %3N %6N %9N %n %t %%)")]
-pub struct TimeFormatError(pub String);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Lit(String),
-    Conv(char),
-    /// Fraction of a second with this many digits.
-    Frac(u8),
-}
-
-/// A parsed time format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimeFormat {
-    toks: Vec<Tok>,
-}
+use crate::codec::decode::EventTime;
+use crate::config::time_format::Tok;
+pub use crate::config::time_format::{TimeFormat, TimeFormatError};
+use civil_date::{civil_from_days, days_from_civil};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -49,61 +30,6 @@ const DAYS: [&str; 7] = [
 ];
 
 impl TimeFormat {
-    pub fn parse(fmt: &str) -> Result<TimeFormat, TimeFormatError> {
-        let mut toks = Vec::new();
-        let mut lit = String::new();
-        let mut chars = fmt.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                lit.push(c);
-                continue;
-            }
-            let Some(d) = chars.next() else {
-                return Err(TimeFormatError(String::new()));
-            };
-            let tok = match d {
-                '%' => {
-                    lit.push('%');
-                    continue;
-                }
-                'n' => {
-                    lit.push('\n');
-                    continue;
-                }
-                't' => {
-                    lit.push('\t');
-                    continue;
-                }
-                'L' => Tok::Frac(3),
-                'N' => Tok::Frac(9),
-                '3' | '6' | '9' => {
-                    if chars.next_if_eq(&'N').is_none() {
-                        return Err(TimeFormatError(d.to_string()));
-                    }
-                    Tok::Frac(d as u8 - b'0')
-                }
-                'Y' | 'C' | 'y' | 'm' | 'd' | 'e' | 'j' | 'H' | 'I' | 'M' | 'S' | 'p' | 'a'
-                | 'A' | 'b' | 'B' | 'h' | 'F' | 'T' | 'D' | 'R' | 's' | 'u' | 'w' | 'z' | 'Z' => {
-                    Tok::Conv(d)
-                }
-                other => return Err(TimeFormatError(other.to_string())),
-            };
-            if !lit.is_empty() {
-                toks.push(Tok::Lit(std::mem::take(&mut lit)));
-            }
-            toks.push(tok);
-        }
-        if !lit.is_empty() {
-            toks.push(Tok::Lit(lit));
-        }
-        Ok(TimeFormat { toks })
-    }
-
-    /// Whether the output depends on the fraction of a second.
-    pub fn uses_fraction(&self) -> bool {
-        self.toks.iter().any(|t| matches!(t, Tok::Frac(_)))
-    }
-
     /// Appends the formatted time to `out`.
     pub fn write(&self, t: EventTime, out: &mut Vec<u8>) {
         let days = t.sec.div_euclid(86_400);
@@ -187,30 +113,6 @@ fn pad(out: &mut Vec<u8>, v: i64, width: usize) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,13 +155,5 @@ mod tests {
         assert_eq!(TimeFormat::parse("%Q"), Err(TimeFormatError("Q".into())));
         assert!(TimeFormat::parse("%4N").is_err());
         assert!(TimeFormat::parse("trailing %").is_err());
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        for days in [-800_000i64, -1, 0, 59, 60, 11_016, 19_782, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
     }
 }

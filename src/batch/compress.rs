@@ -8,47 +8,9 @@ thread_local! {
     static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip { level: u32 },
-    Zstd { level: i32 },
-}
+pub use crate::config::Compression;
 
 impl Compression {
-    /// From `compression` and `compression_level` (None: the codec's default).
-    pub fn parse(name: &str, level: Option<i64>) -> Result<Compression, String> {
-        match name.to_ascii_lowercase().as_str() {
-            "none" | "off" | "" => Ok(Compression::None),
-            "gzip" => {
-                let l = level.unwrap_or(6);
-                if !(1..=9).contains(&l) {
-                    return Err("gzip levels are 1 to 9".into());
-                }
-                Ok(Compression::Gzip { level: l as u32 })
-            }
-            "zstd" => {
-                let l = level.unwrap_or(3);
-                if !(1..=22).contains(&l) {
-                    return Err("zstd levels are 1 to 22".into());
-                }
-                Ok(Compression::Zstd { level: l as i32 })
-            }
-            _ => Err("none, gzip or zstd".into()),
-        }
-    }
-
-    /// The largest record whose compressed form always fits in Firehose's record limit:
-    /// incompressible data grows a little (zstd at most 1/256 plus a header, gzip a few
-    /// bytes per block), so a record that fits raw could be refused compressed.
-    pub fn max_input(self) -> usize {
-        let max = crate::batch::MAX_RECORD_BYTES;
-        match self {
-            Compression::None => max,
-            _ => max - max / 128 - 1024,
-        }
-    }
-
     /// Compresses `data`; `None` passes it through unchanged.
     pub fn apply(self, data: Vec<u8>) -> std::io::Result<Vec<u8>> {
         match self {

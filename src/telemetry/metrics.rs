@@ -2,12 +2,10 @@
 //! stream, pushed from the counters every `metrics_interval`. Where the host has no
 //! cmetrics functions, a summary log line every `summary_interval` instead.
 
-use crate::instance::Shared;
-use crate::log::Level;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -116,6 +114,53 @@ metric!(
     "Events of chunks that could not be decoded."
 );
 
+/// Counters of one stream (monotonic, for logs and metrics).
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    pub requests: AtomicU64,
+    pub accepted_records: AtomicU64,
+    pub accepted_bytes: AtomicU64,
+    pub throttled_records: AtomicU64,
+    pub throttled_requests: AtomicU64,
+    /// Firehose records accepted (aggregates count once).
+    pub accepted_frames: AtomicU64,
+    /// What Firehose bills for the accepted records: each rounded up to 5 KB.
+    pub billed_bytes: AtomicU64,
+    pub failed_records: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+/// Monotonic counters of an instance.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub accepted_records: AtomicU64,
+    pub accepted_bytes: AtomicU64,
+    pub retried_records: AtomicU64,
+    pub dropped_records: AtomicU64,
+    /// What Firehose bills for the accepted records (each rounded up to 5 KB).
+    pub billed_bytes: AtomicU64,
+    pub malformed_events: AtomicU64,
+}
+
+impl Counters {
+    pub fn add_accepted(&self, records: u64, bytes: u64) {
+        self.accepted_records.fetch_add(records, Ordering::Relaxed);
+        self.accepted_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn add_billed(&self, bytes: u64) {
+        self.billed_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn add_retried(&self, n: u64) {
+        self.retried_records.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_dropped(&self, n: u64) {
+        self.dropped_records.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_malformed(&self, n: u64) {
+        self.malformed_events.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// Where metric values go (Fluent Bit's cmetrics through the FFI).
 pub trait MetricsSink: Send + Sync {
     /// Adds `value` to a counter, or sets a gauge.
@@ -144,9 +189,17 @@ impl Pusher {
         sink.update(def, labels, now.saturating_sub(before) as f64);
     }
 
-    /// Pushes every counter and gauge once.
-    pub fn push(&mut self, shared: &Shared, sink: &dyn MetricsSink, instance: &str) {
-        let c = &shared.counters;
+    /// Pushes every counter and gauge once: the instance's counters, every stream's
+    /// counters since the start (`streams`), and the gauges of the streams in use now
+    /// (`gauges`: name, calls in flight, learned bytes/s).
+    pub fn push(
+        &mut self,
+        sink: &dyn MetricsSink,
+        instance: &str,
+        c: &Counters,
+        streams: &[(String, Arc<StreamStats>)],
+        gauges: &[(String, usize, f64)],
+    ) {
         let one = [instance];
         self.counter(
             sink,
@@ -168,7 +221,7 @@ impl Pusher {
         );
         // Counters of every stream used since the start: one that left and joined again
         // goes on from its total, never from zero.
-        for (name, st) in shared.router.all_stats() {
+        for (name, st) in streams {
             let l = [instance, name.as_str()];
             self.counter(
                 sink,
@@ -187,11 +240,10 @@ impl Pusher {
             self.counter(sink, &FAILED, &l, st.failed_records.load(Ordering::Relaxed));
             self.counter(sink, &REQUESTS, &l, st.requests.load(Ordering::Relaxed));
         }
-        let quota = shared.router.options().quota;
-        for s in shared.router.streams().iter() {
-            let l = [instance, s.name.as_str()];
-            sink.update(&IN_FLIGHT, &l, s.in_flight() as f64);
-            sink.update(&RATE, &l, s.effective_rate(quota).bytes);
+        for (name, in_flight, rate) in gauges {
+            let l = [instance, name.as_str()];
+            sink.update(&IN_FLIGHT, &l, *in_flight as f64);
+            sink.update(&RATE, &l, *rate);
         }
     }
 }
@@ -212,77 +264,49 @@ impl Reporter {
         }
     }
 
-    pub fn push(&self, shared: &Shared) {
+    pub fn push(
+        &self,
+        c: &Counters,
+        streams: &[(String, Arc<StreamStats>)],
+        gauges: &[(String, usize, f64)],
+    ) {
         self.pusher.lock().unwrap_or_else(|p| p.into_inner()).push(
-            shared,
             self.sink.as_ref(),
             &self.instance,
+            c,
+            streams,
+            gauges,
         );
     }
 
-    /// A last push, then no more calls.
-    pub fn finish(&self, shared: &Shared) {
-        self.push(shared);
+    /// No more calls after this (push the last values first).
+    pub fn close(&self) {
         self.sink.close();
     }
 }
 
-/// Pushes metrics every `interval`, or logs a summary every `summary` when there is no
-/// reporter, until aborted.
-pub async fn run(
-    shared: Arc<Shared>,
-    reporter: Option<Arc<Reporter>>,
-    interval: Duration,
-    summary: Duration,
-) {
-    match reporter {
-        Some(r) => loop {
-            r.push(&shared);
-            tokio::time::sleep(interval).await;
-        },
-        None => {
-            let mut last = Snapshot::take(&shared);
-            let mut since = Instant::now();
-            loop {
-                tokio::time::sleep(summary).await;
-                let now = Snapshot::take(&shared);
-                if now.records != last.records || now.throttled != last.throttled {
-                    shared.log.log(
-                        Level::Info,
-                        format_args!("{}", now.since(&last, since.elapsed())),
-                    );
-                }
-                last = now;
-                since = Instant::now();
-            }
-        }
-    }
-}
-
 /// Totals for the summary line.
-struct Snapshot {
-    records: u64,
-    bytes: u64,
-    billed: u64,
-    throttled: u64,
-    retried: u64,
-    dropped: u64,
-    per_stream: Vec<(String, u64)>,
+pub struct Snapshot {
+    pub records: u64,
+    pub bytes: u64,
+    pub billed: u64,
+    pub throttled: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub per_stream: Vec<(String, u64)>,
 }
 
 impl Snapshot {
-    fn take(shared: &Shared) -> Snapshot {
-        // Every stream used since the start, so the totals never shrink.
-        let streams = shared.router.all_stats();
-        let sum =
-            |f: fn(&crate::route::StreamStats) -> u64| streams.iter().map(|(_, s)| f(s)).sum();
+    /// Totals now, over every stream used since the start (so they never shrink).
+    pub fn take(c: &Counters, streams: &[(String, Arc<StreamStats>)]) -> Snapshot {
+        let sum = |f: fn(&StreamStats) -> u64| streams.iter().map(|(_, s)| f(s)).sum();
         Snapshot {
             records: sum(|s| s.accepted_records.load(Ordering::Relaxed)),
             bytes: sum(|s| s.accepted_bytes.load(Ordering::Relaxed)),
             billed: sum(|s| s.billed_bytes.load(Ordering::Relaxed)),
             throttled: sum(|s| s.throttled_records.load(Ordering::Relaxed)),
-            retried: shared.counters.retried_records.load(Ordering::Relaxed),
-            dropped: shared.counters.dropped_records.load(Ordering::Relaxed),
+            retried: c.retried_records.load(Ordering::Relaxed),
+            dropped: c.dropped_records.load(Ordering::Relaxed),
             per_stream: streams
                 .iter()
                 .map(|(n, s)| (n.clone(), s.accepted_records.load(Ordering::Relaxed)))
@@ -290,7 +314,8 @@ impl Snapshot {
         }
     }
 
-    fn since(&self, before: &Snapshot, over: Duration) -> String {
+    /// The summary line of what happened between `before` and this.
+    pub fn since(&self, before: &Snapshot, over: Duration) -> String {
         let streams: Vec<String> = self
             .per_stream
             .iter()

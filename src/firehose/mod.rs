@@ -1,0 +1,6 @@
+//! Amazon Kinesis Data Firehose through the AWS SDK: the clients, one PutRecordBatch call
+//! and its outcome classes, and what List/DescribeDeliveryStream say (data only).
+
+pub mod client;
+pub mod discover;
+pub mod put;

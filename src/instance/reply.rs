@@ -1,0 +1,126 @@
+//! The answer to one sync flush, from the runtime to the waiting Fluent Bit worker.
+
+use crate::delivery::dedupe::Delivered;
+use crate::delivery::{Finished, FlushCode};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyState {
+    Waiting,
+    Answered(FlushCode),
+    /// The flush answered FLB_RETRY without waiting any longer.
+    GaveUp,
+}
+
+/// The answer to one sync flush, handed from the runtime to the waiting Fluent Bit worker.
+/// One lock decides whether the answer was taken or the waiter gave up first, so a late
+/// success is never lost: then the job remembers the chunk as delivered.
+#[derive(Debug)]
+pub struct Reply {
+    state: Mutex<ReplyState>,
+    cv: std::sync::Condvar,
+}
+
+impl Reply {
+    pub fn new() -> Reply {
+        Reply {
+            state: Mutex::new(ReplyState::Waiting),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands the answer over; false when the waiter gave up already.
+    pub fn answer(&self, code: FlushCode) -> bool {
+        let mut st = self.lock();
+        if *st != ReplyState::Waiting {
+            return false;
+        }
+        *st = ReplyState::Answered(code);
+        self.cv.notify_all();
+        true
+    }
+
+    /// Waits up to `timeout` for the answer; FLB_RETRY (giving up) after that.
+    pub fn wait(&self, timeout: Duration) -> FlushCode {
+        let st = self.lock();
+        let (mut st, _) = self
+            .cv
+            .wait_timeout_while(st, timeout, |s| *s == ReplyState::Waiting)
+            .unwrap_or_else(|p| p.into_inner());
+        match *st {
+            ReplyState::Answered(code) => code,
+            _ => {
+                *st = ReplyState::GaveUp;
+                FlushCode::Retry
+            }
+        }
+    }
+
+    /// Answers with how a flush finished; if the waiter gave up meanwhile, a chunk that was
+    /// delivered whole is remembered, so Fluent Bit's retry of it sends nothing again.
+    pub fn settle(&self, finished: Finished, delivered: &Delivered) {
+        if !self.answer(finished.code) {
+            if let Some((key, n)) = finished.all_delivered {
+                delivered.remember(key, &vec![true; n]);
+            }
+        }
+    }
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::dedupe::ChunkKey;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_success_after_the_waiter_gave_up_is_remembered() {
+        let delivered = Delivered::new(16);
+        let key = ChunkKey::of("t", b"chunk");
+        // Answered in time: nothing to remember.
+        let r = Reply::new();
+        r.settle(
+            Finished {
+                code: FlushCode::Ok,
+                all_delivered: Some((key, 3)),
+            },
+            &delivered,
+        );
+        assert_eq!(r.wait(Duration::from_secs(1)), FlushCode::Ok);
+        assert!(delivered.is_empty());
+        // The waiter gave up (FLB_RETRY), then the job delivered everything: Fluent Bit
+        // sends the chunk again, and it must find every record delivered.
+        let r = Reply::new();
+        assert_eq!(r.wait(Duration::from_millis(10)), FlushCode::Retry);
+        r.settle(
+            Finished {
+                code: FlushCode::Ok,
+                all_delivered: Some((key, 3)),
+            },
+            &delivered,
+        );
+        assert_eq!(delivered.take(&key, 3), Some(vec![true; 3]));
+    }
+
+    #[test]
+    fn the_answer_wakes_the_waiter() {
+        let r = Arc::new(Reply::new());
+        let r2 = r.clone();
+        let t = std::thread::spawn(move || r2.wait(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(r.answer(FlushCode::Error));
+        assert_eq!(t.join().unwrap(), FlushCode::Error);
+        assert!(!r.answer(FlushCode::Ok), "answered once only");
+    }
+}

@@ -57,13 +57,18 @@ impl Streams {
     }
 
     /// Describes `unknown` streams again, after 1 s and then twice as long each time up to
-    /// `discovery_interval`, until each is known: the aggregation decision rests on what a
-    /// stream is, never on a call that failed once (a stream that stays unaggregated bills
-    /// every small record as 5 KB).
+    /// `discovery_interval` (or at once when a stream answers again), until each is known:
+    /// the aggregation decision rests on what a stream is, never on a call that failed once
+    /// (a stream that stays unaggregated bills every small record as 5 KB).
     pub async fn learn_until_known(self: Arc<Self>, mut unknown: Vec<String>) {
         let mut delay = Duration::from_secs(1);
         while !unknown.is_empty() {
-            tokio::time::sleep(delay).await;
+            // Or as soon as a stream answers again: the endpoint is back, and records
+            // should not go unaggregated for long.
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.router.recovered.notified() => {}
+            }
             delay = (delay * 2).min(self.interval.max(Duration::from_secs(1)));
             let before = unknown.len();
             unknown = self.learn_destinations(&unknown).await;

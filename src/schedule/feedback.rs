@@ -76,6 +76,7 @@ impl Router {
             }
         }
         if was_down && st.health == Health::Up {
+            self.recovered.notify_one();
             self.log.info(format_args!(
                 "delivery stream {} answers again: back in the rotation",
                 s.name

@@ -16,6 +16,9 @@ pub struct Router {
     pub(super) stats: Mutex<Vec<(String, Arc<StreamStats>)>>,
     pub(super) cursor: AtomicUsize,
     pub(super) log: Logger,
+    /// Signalled when a stream out of the rotation answers again (what waited for the
+    /// endpoint, such as describing streams, can go now).
+    pub recovered: tokio::sync::Notify,
 }
 
 impl Router {
@@ -27,6 +30,7 @@ impl Router {
             stats: Mutex::new(Vec::new()),
             cursor: AtomicUsize::new(0),
             log,
+            recovered: tokio::sync::Notify::new(),
         };
         let streams = configured
             .iter()
@@ -153,9 +157,7 @@ impl Router {
                 if !st.eligible(now) {
                     continue;
                 }
-                st.refill(self.opts.quota, now);
-                let (records, bytes) = prefix(self.call_bytes(&st));
-                let wait = st.wait_for(self.opts.quota, self.need(s, records, bytes));
+                let (_, _, wait) = self.quote(s, &mut st, prefix, now);
                 // A slow stream is used when it still finishes first (the others' capacity
                 // is taken), so one slow stream does not hold up every flush.
                 let done = wait + st.slowness(now);
@@ -176,10 +178,7 @@ impl Router {
             if !st.eligible(now) {
                 continue;
             }
-            st.refill(self.opts.quota, now);
-            let (records, bytes) = prefix(self.call_bytes(&st));
-            let need = self.need(s, records, bytes);
-            let wait = st.wait_for(self.opts.quota, need);
+            let (records, need, wait) = self.quote(s, &mut st, prefix, now);
             if wait > latest {
                 return None;
             }
@@ -194,6 +193,21 @@ impl Router {
             ));
         }
         None
+    }
+
+    /// What placing the batch's longest fitting prefix on `s` takes now: its records, the
+    /// tokens it needs and the wait for them.
+    fn quote(
+        &self,
+        s: &Stream,
+        st: &mut State,
+        prefix: &dyn Fn(usize) -> (usize, usize),
+        now: Instant,
+    ) -> (usize, [f64; 3], Duration) {
+        st.refill(self.opts.quota, now);
+        let (records, bytes) = prefix(self.call_bytes(st));
+        let need = self.need(s, records, bytes);
+        (records, need, st.wait_for(self.opts.quota, need))
     }
 
     /// The most bytes one call to a stream should carry: `CALL_SECS` of its learned rate,

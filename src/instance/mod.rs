@@ -3,21 +3,21 @@
 //! tasks.
 
 mod buffer;
-mod reply;
 pub mod runtime;
+mod sync;
 mod tasks;
 
-pub use reply::Reply;
+pub use sync::Reply;
 
 use crate::config::{Aggregation, Config, DeliveryMode};
 use crate::delivery::dedupe::Delivered;
 use crate::delivery::retry::{Backoff, Policy};
-use crate::delivery::{self, Buffered, Chunk, Context, FlushCode};
+use crate::delivery::{Chunk, Context, FlushCode};
 use crate::firehose::client;
 use crate::schedule::{Router, RouterOptions};
 use crate::telemetry::log::{Level, Logger};
 use crate::telemetry::metrics::{Counters, MetricsSink, Reporter};
-use buffer::{Buffer, Held};
+use buffer::Buffer;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -215,7 +215,7 @@ impl Instance {
         });
         let buffer = Arc::new(Buffer::default());
         let active = Arc::new(AtomicUsize::new(0));
-        let jobs = Self::dispatch(&lease, &ctx, &buffer, &active, host.release_memory);
+        let jobs = sync::dispatch(&lease, &ctx, &buffer, &active, host.release_memory);
         let names: Vec<String> = ctx
             .router
             .streams()
@@ -245,59 +245,6 @@ impl Instance {
             warned_engine_thread: AtomicBool::new(false),
             warned_reload: AtomicBool::new(false),
         })
-    }
-
-    /// The dispatcher: each sync flush becomes its own task (flushes of one instance run
-    /// concurrently); async chunks go to the buffer's packer.
-    fn dispatch(
-        lease: &runtime::Lease,
-        ctx: &Arc<Context>,
-        buffer: &Arc<Buffer>,
-        active: &Arc<AtomicUsize>,
-        release: fn(),
-    ) -> mpsc::UnboundedSender<Job> {
-        let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
-        let (pack_tx, pack_rx) = mpsc::unbounded_channel::<Held>();
-        lease
-            .handle()
-            .spawn(buffer::pack(ctx.clone(), buffer.clone(), release, pack_rx));
-        let (ctx, active) = (ctx.clone(), active.clone());
-        lease.handle().spawn(async move {
-            while let Some(job) = jobs_rx.recv().await {
-                // Counted down however the job ends.
-                let active = ActiveGuard(active.clone());
-                let Some(done) = job.done else {
-                    let _ = pack_tx.send(Held {
-                        buffered: Buffered {
-                            chunk: job.chunk.into_owned(),
-                            tag: job.tag,
-                        },
-                        active,
-                    });
-                    continue;
-                };
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    let _active = active;
-                    // The job runs as its own task so that a panic (a bug) is caught here,
-                    // logged, and answered, instead of leaving the flush without an answer.
-                    let task = ctx.clone();
-                    let r = tokio::spawn(async move {
-                        delivery::run(task, job.chunk, &job.tag).await
-                    })
-                    .await;
-                    let failed = r.as_ref().err().map(|e| e.to_string());
-                    done.settle(r.unwrap_or_else(|_| FlushCode::Retry.into()), &ctx.delivered);
-                    release();
-                    if let Some(e) = failed {
-                        ctx.log.error(format_args!(
-                            "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"
-                        ));
-                    }
-                });
-            }
-        });
-        jobs_tx
     }
 
     pub fn config(&self) -> &Config {

@@ -1,9 +1,15 @@
-//! The answer to one sync flush, from the runtime to the waiting Fluent Bit worker.
+//! The sync front end: the dispatcher that runs each flush as its own task, and the
+//! answer handed from the runtime to the waiting Fluent Bit worker.
 
+use super::buffer::{self, Buffer, Held};
+use super::{runtime, ActiveGuard, Job};
 use crate::delivery::dedupe::Delivered;
-use crate::delivery::{Finished, FlushCode};
+use crate::delivery::{self, Buffered, Context, Finished, FlushCode};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReplyState {
@@ -76,6 +82,59 @@ impl Default for Reply {
     fn default() -> Self {
         Reply::new()
     }
+}
+
+/// The dispatcher: each sync flush becomes its own task (flushes of one instance run
+/// concurrently); async chunks go to the buffer's packer.
+pub(super) fn dispatch(
+    lease: &runtime::Lease,
+    ctx: &Arc<Context>,
+    buffer: &Arc<Buffer>,
+    active: &Arc<AtomicUsize>,
+    release: fn(),
+) -> mpsc::UnboundedSender<Job> {
+    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
+    let (pack_tx, pack_rx) = mpsc::unbounded_channel::<Held>();
+    lease
+        .handle()
+        .spawn(buffer::pack(ctx.clone(), buffer.clone(), release, pack_rx));
+    let (ctx, active) = (ctx.clone(), active.clone());
+    lease.handle().spawn(async move {
+        while let Some(job) = jobs_rx.recv().await {
+            // Counted down however the job ends.
+            let active = ActiveGuard(active.clone());
+            let Some(done) = job.done else {
+                let _ = pack_tx.send(Held {
+                    buffered: Buffered {
+                        chunk: job.chunk.into_owned(),
+                        tag: job.tag,
+                    },
+                    active,
+                });
+                continue;
+            };
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let _active = active;
+                // The job runs as its own task so that a panic (a bug) is caught here,
+                // logged, and answered, instead of leaving the flush without an answer.
+                let task = ctx.clone();
+                let r = tokio::spawn(async move {
+                    delivery::run(task, job.chunk, &job.tag).await
+                })
+                .await;
+                let failed = r.as_ref().err().map(|e| e.to_string());
+                done.settle(r.unwrap_or_else(|_| FlushCode::Retry.into()), &ctx.delivered);
+                release();
+                if let Some(e) = failed {
+                    ctx.log.error(format_args!(
+                        "internal error while flushing a chunk ({e}): answering FLB_RETRY; please report this with the chunk"
+                    ));
+                }
+            });
+        }
+    });
+    jobs_tx
 }
 
 #[cfg(test)]

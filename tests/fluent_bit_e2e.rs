@@ -219,10 +219,11 @@ fn outage(name: &str, faults: Faults) {
         "delivery resumed {resumed:.1} s after the endpoint answered again\n{}",
         fb.tail()
     );
-    // What piled up during 8 s (150,000 small records) goes in a few seconds, not the
-    // half minute of a probe interval or a rate learned down to its floor.
+    // What piled up during 8 s (150,000 small records) goes in a few seconds (2-6 s
+    // measured), not the half minute of a probe interval or a rate learned down to its
+    // floor (24-30 s before); the bound leaves room for a loaded machine.
     assert!(
-        last <= 8.0,
+        last <= 12.0,
         "the backlog took {last:.1} s after the outage\n{}",
         fb.tail()
     );

@@ -205,7 +205,14 @@ impl Router {
         now: Instant,
     ) -> (usize, [f64; 3], Duration) {
         st.refill(self.opts.quota, now);
-        let (records, bytes) = prefix(self.call_bytes(st));
+        // A probe of a stream out of the rotation carries one record: if it fails, little
+        // went there; if it succeeds, the stream's destination can be learned before the
+        // bulk goes (aggregation auto).
+        let max_bytes = match st.health {
+            Health::Up => self.call_bytes(st),
+            Health::Down { .. } => 1,
+        };
+        let (records, bytes) = prefix(max_bytes);
         let need = self.need(s, records, bytes);
         (records, need, st.wait_for(self.opts.quota, need))
     }

@@ -375,3 +375,23 @@ fn a_stream_that_leaves_and_joins_again_keeps_its_counters() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.accepted_records.load(Ordering::Relaxed), 2);
 }
+
+#[test]
+fn a_probe_carries_one_record() {
+    let r = router(&["a"], q(1e9), Balance::Adaptive);
+    let a = r.streams()[0].clone();
+    let prefix = |max: usize| {
+        let k = (max / 100).clamp(1, 1000);
+        (k, k * 100)
+    };
+    assert_eq!(
+        r.place_capped(&prefix, Duration::from_secs(1)).unwrap().1,
+        1000
+    );
+    r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(
+        r.place_capped(&prefix, Duration::from_secs(1)).unwrap().1,
+        1
+    );
+}

@@ -34,8 +34,45 @@ fn emulator(quota_bytes: Option<f64>) -> Emulator {
     .expect("emulator starts")
 }
 
+/// What differs between the tail pipelines of these tests: extra lines of each section.
+#[derive(Default)]
+struct Extra<'a> {
+    service: &'a str,
+    input: &'a str,
+    output: &'a str,
+}
+
+/// A pipeline in `dir`: `lines` JSON lines (each padded by `pad`) written to `dir/app.jsonl`,
+/// then Fluent Bit started tailing them into `streams` at `endpoint`. Returns the input file
+/// (to append to) and the running Fluent Bit.
+fn start_tail(
+    bin: &Path,
+    dir: &Path,
+    endpoint: &str,
+    streams: &[&str],
+    lines: (std::ops::Range<u64>, usize),
+    extra: Extra,
+) -> (std::path::PathBuf, FluentBit) {
+    let input = dir.join("app.jsonl");
+    append_lines(&input, lines.0, lines.1);
+    let output = format!(
+        "    endpoint {endpoint}\n    delivery_streams {}\n{}",
+        streams.join(", "),
+        extra.output
+    );
+    let conf = tail_config(dir, &input, extra.service, extra.input, &output);
+    let fb = FluentBit::start(bin, &conf, &[]);
+    (input, fb)
+}
+
 /// A classic config: tail of `input` (JSON lines) → firehose_fanout with `output` lines.
-fn tail_config(dir: &Path, input: &Path, service: &str, output: &str) -> std::path::PathBuf {
+fn tail_config(
+    dir: &Path,
+    input: &Path,
+    service: &str,
+    input_extra: &str,
+    output: &str,
+) -> std::path::PathBuf {
     let parsers = write_parsers(dir);
     let conf = dir.join("fluent-bit.conf");
     std::fs::write(
@@ -56,6 +93,7 @@ fn tail_config(dir: &Path, input: &Path, service: &str, output: &str) -> std::pa
     Refresh_Interval 1
     Buffer_Chunk_Size 256k
     Buffer_Max_Size  256k
+{input_extra}
 
 [OUTPUT]
     Name             firehose_fanout
@@ -76,21 +114,16 @@ fn tail_config(dir: &Path, input: &Path, service: &str, output: &str) -> std::pa
 fn tail_to_four_streams(name: &str, mode: &str) {
     let Some(bin) = binary() else { return };
     let emu = emulator(Some(1.5 * 1024.0 * 1024.0));
-    let dir = workdir(name);
-    let input = dir.join("app.jsonl");
     let n = 60_000u64;
-    append_lines(&input, 0..n, 80);
-    let conf = tail_config(
-        &dir,
-        &input,
-        "",
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n    stream_bytes_per_second 1.5MiB\n    stream_records_per_second 5000\n    delivery_mode {mode}\n    workers 2\n",
-            emu.endpoint(),
-            STREAMS.join(", ")
-        ),
+    let output = format!(
+        "    stream_bytes_per_second 1.5MiB\n    stream_records_per_second 5000\n    delivery_mode {mode}\n    workers 2\n"
     );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = Extra {
+        output: &output,
+        ..Extra::default()
+    };
+    let dir = workdir(name);
+    let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &STREAMS, (0..n, 80), extra);
     let seen = wait_delivered(&emu, &STREAMS, n as usize, Duration::from_secs(90));
     let (lost, dup) = lost_and_duplicated(&seen, n);
     assert!(fb.alive(), "Fluent Bit died:\n{}", fb.tail());
@@ -126,20 +159,14 @@ fn tail_to_four_streams_async() {
 fn unreachable_at_start_then_reachable() {
     let Some(bin) = binary() else { return };
     let port = free_port();
-    let dir = workdir("unreachable-at-start");
-    let input = dir.join("app.jsonl");
     let n = 5_000u64;
-    append_lines(&input, 0..n, 40);
-    let conf = tail_config(
-        &dir,
-        &input,
-        "",
-        &format!(
-            "    endpoint http://127.0.0.1:{port}\n    delivery_streams {}\n    workers 2\n",
-            STREAMS.join(", ")
-        ),
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = Extra {
+        output: "    workers 2\n",
+        ..Extra::default()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let dir = workdir("unreachable-at-start");
+    let (input, mut fb) = start_tail(&bin, &dir, &endpoint, &STREAMS, (0..n, 40), extra);
     std::thread::sleep(Duration::from_secs(4));
     assert!(fb.alive(), "Fluent Bit died:\n{}", fb.tail());
     let emu = Emulator::start(EmulatorConfig {
@@ -187,21 +214,13 @@ fn outage(name: &str, faults: Faults) {
         ..Default::default()
     })
     .expect("emulator");
-    let dir = workdir(name);
-    let input = dir.join("app.jsonl");
     let n = 300_000u64;
-    append_lines(&input, 0..n / 2, 20);
-    let conf = tail_config(
-        &dir,
-        &input,
-        "",
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n    workers 2\n",
-            emu.endpoint(),
-            streams.join(", ")
-        ),
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = Extra {
+        output: "    workers 2\n",
+        ..Extra::default()
+    };
+    let dir = workdir(name);
+    let (input, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &streams, (0..n / 2, 20), extra);
     let _ = wait_delivered(&emu, &streams, 1, Duration::from_secs(30));
     emu.set_faults(None, faults.clone());
     // The rest of the input arrives during the outage.
@@ -265,21 +284,13 @@ fn an_outage_of_internal_failures_costs_little_more_than_its_length() {
 fn a_stream_deleted_mid_run_loses_nothing() {
     let Some(bin) = binary() else { return };
     let emu = emulator(None);
-    let dir = workdir("stream-deleted");
-    let input = dir.join("app.jsonl");
     let n = 100_000u64;
-    append_lines(&input, 0..n / 2, 40);
-    let conf = tail_config(
-        &dir,
-        &input,
-        "",
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n    workers 2\n",
-            emu.endpoint(),
-            STREAMS.join(", ")
-        ),
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = Extra {
+        output: "    workers 2\n",
+        ..Extra::default()
+    };
+    let dir = workdir("stream-deleted");
+    let (input, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &STREAMS, (0..n / 2, 40), extra);
     let _ = wait_delivered(&emu, &STREAMS, 1, Duration::from_secs(30));
     // What e2e-3 had is gone with it; count it before, and go on without it.
     let mut kept = common::fluent_bit::arrivals(&emu, &["e2e-3"]);
@@ -319,35 +330,23 @@ fn kill_9_with_filesystem_storage_then_restart_loses_nothing() {
             ..Default::default()
         },
     );
-    let dir = workdir("kill-9");
-    let input = dir.join("app.jsonl");
     let n = 200_000u64;
-    append_lines(&input, 0..n, 40);
-    let storage = dir.join("storage");
-    let conf = tail_config(
-        &dir,
-        &input,
-        &format!(
-            "    storage.path {}\n    storage.sync normal\n    storage.backlog.mem_limit 16M\n",
-            storage.display()
-        ),
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n    workers 2\n    storage.total_limit_size 1G\n",
-            emu.endpoint(),
-            streams.join(", ")
-        ),
-    );
+    let dir = workdir("kill-9");
     // Offsets in a DB and chunks on disk: what a DaemonSet has on the node.
-    let text = std::fs::read_to_string(&conf).expect("config");
-    let text = text.replace(
-        "    Read_from_Head   On\n",
-        &format!(
-            "    Read_from_Head   On\n    DB               {}\n    storage.type     filesystem\n",
-            dir.join("tail.db").display()
-        ),
+    let service = format!(
+        "    storage.path {}\n    storage.sync normal\n    storage.backlog.mem_limit 16M\n",
+        dir.join("storage").display()
     );
-    std::fs::write(&conf, text).expect("config");
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let input = format!(
+        "    DB               {}\n    storage.type     filesystem\n",
+        dir.join("tail.db").display()
+    );
+    let extra = Extra {
+        service: &service,
+        input: &input,
+        output: "    workers 2\n    storage.total_limit_size 1G\n",
+    };
+    let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &streams, (0..n, 40), extra);
     for _ in 0..2 {
         let _ = wait_delivered(
             &emu,
@@ -369,22 +368,17 @@ fn kill_9_with_filesystem_storage_then_restart_loses_nothing() {
 fn metrics_in_fluent_bits_endpoint_and_log_prefix() {
     let Some(bin) = binary() else { return };
     let emu = emulator(None);
-    let dir = workdir("metrics");
-    let input = dir.join("app.jsonl");
     let n = 20_000u64;
-    append_lines(&input, 0..n, 40);
     let port = free_port();
-    let conf = tail_config(
-        &dir,
-        &input,
-        &format!("    HTTP_Server  On\n    HTTP_Listen  127.0.0.1\n    HTTP_Port    {port}\n"),
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n    metrics_interval 1s\n    workers 2\n",
-            emu.endpoint(),
-            STREAMS.join(", ")
-        ),
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let service =
+        format!("    HTTP_Server  On\n    HTTP_Listen  127.0.0.1\n    HTTP_Port    {port}\n");
+    let extra = Extra {
+        service: &service,
+        output: "    metrics_interval 1s\n    workers 2\n",
+        ..Extra::default()
+    };
+    let dir = workdir("metrics");
+    let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &STREAMS, (0..n, 40), extra);
     let seen = wait_delivered(&emu, &STREAMS, n as usize, Duration::from_secs(60));
     assert_eq!(lost_and_duplicated(&seen, n), (0, 0), "{}", fb.tail());
     let url = format!("http://127.0.0.1:{port}");
@@ -610,21 +604,13 @@ fn tls_with_a_ca_signed_certificate_and_ca_file() {
     assert!(emu.endpoint().starts_with("https://127.0.0.1:"));
     let dir = workdir("tls");
     let ca = identity.write_ca(&dir).expect("CA file");
-    let input = dir.join("app.jsonl");
     let n = 30_000u64;
-    append_lines(&input, 0..n, 60);
-    let conf = tail_config(
-        &dir,
-        &input,
-        "",
-        &format!(
-            "    endpoint {}\n    ca_file {}\n    delivery_streams {}\n    workers 2\n",
-            emu.endpoint(),
-            ca.display(),
-            STREAMS.join(", ")
-        ),
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let output = format!("    ca_file {}\n    workers 2\n", ca.display());
+    let extra = Extra {
+        output: &output,
+        ..Extra::default()
+    };
+    let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &STREAMS, (0..n, 60), extra);
     let seen = wait_delivered(&emu, &STREAMS, n as usize, Duration::from_secs(60));
     assert!(fb.alive(), "Fluent Bit died:\n{}", fb.tail());
     assert_eq!(lost_and_duplicated(&seen, n), (0, 0), "{}", fb.tail());
@@ -635,29 +621,23 @@ fn tls_with_a_ca_signed_certificate_and_ca_file() {
     assert!(st.is_some_and(|s| s.success()), "{st:?}");
 }
 
-/// A classic config with hot reload on, tailing `input` into the streams with `output`.
-fn reload_config(dir: &Path, input: &Path, emu: &Emulator, output: &str) -> std::path::PathBuf {
-    tail_config(
-        dir,
-        input,
-        "    Hot_Reload   On\n",
-        &format!(
-            "    endpoint {}\n    delivery_streams {}\n{output}",
-            emu.endpoint(),
-            STREAMS.join(", ")
-        ),
-    )
+/// Hot reload on, `output` lines added.
+fn reloading(output: &str) -> Extra<'_> {
+    Extra {
+        service: "    Hot_Reload   On\n",
+        output,
+        ..Extra::default()
+    }
 }
 
 #[test]
 fn hot_reload_with_workers_is_warned_about_at_start() {
     let Some(bin) = binary() else { return };
     let emu = emulator(None);
+    let ep = emu.endpoint();
     let dir = workdir("reload-warning");
-    let input = dir.join("app.jsonl");
-    append_lines(&input, 0..10, 10);
-    let conf = reload_config(&dir, &input, &emu, "    workers 2\n");
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = reloading("    workers 2\n");
+    let (_, mut fb) = start_tail(&bin, &dir, &ep, &STREAMS, (0..10, 10), extra);
     fb.wait_log(
         "Hot_Reload is on and this output has worker threads",
         Duration::from_secs(20),
@@ -669,15 +649,8 @@ fn hot_reload_with_workers_is_warned_about_at_start() {
         .is_some_and(|s| s.success()));
     // The recommended setup is not warned about.
     let dir = workdir("reload-no-warning");
-    let input = dir.join("app.jsonl");
-    append_lines(&input, 0..10, 10);
-    let conf = reload_config(
-        &dir,
-        &input,
-        &emu,
-        "    workers 0\n    delivery_mode async\n",
-    );
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let extra = reloading("    workers 0\n    delivery_mode async\n");
+    let (_, mut fb) = start_tail(&bin, &dir, &ep, &STREAMS, (0..10, 10), extra);
     fb.wait_log("] started: region", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     assert!(fb
@@ -698,27 +671,16 @@ fn ten_hot_reloads_under_load_in_the_recommended_setup() {
     // engine either, as each flush only copies the chunk into the plugin's buffer.
     let Some(bin) = binary() else { return };
     let emu = emulator(None);
-    let dir = workdir("hot-reload");
-    let input = dir.join("app.jsonl");
     let n = 200_000u64;
     let per = n / 10;
-    append_lines(&input, 0..per, 40);
-    let conf = reload_config(
-        &dir,
-        &input,
-        &emu,
-        "    workers 0\n    delivery_mode async\n    buffer_linger 200ms\n",
-    );
+    let dir = workdir("hot-reload");
     // Offsets survive the reloads (a reload builds a new tail input).
-    let text = std::fs::read_to_string(&conf).expect("config").replace(
-        "    Read_from_Head   On\n",
-        &format!(
-            "    Read_from_Head   On\n    DB               {}\n",
-            dir.join("tail.db").display()
-        ),
-    );
-    std::fs::write(&conf, text).expect("config");
-    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let db = format!("    DB               {}\n", dir.join("tail.db").display());
+    let extra = Extra {
+        input: &db,
+        ..reloading("    workers 0\n    delivery_mode async\n    buffer_linger 200ms\n")
+    };
+    let (input, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &STREAMS, (0..per, 40), extra);
     fb.wait_log("] started: region", Duration::from_secs(20));
     let reloads = |fb: &FluentBit| fb.log().matches("[reload] successful reload done.").count();
     for k in 1..=10u64 {

@@ -186,3 +186,44 @@ fn plain_http_is_flagged_unless_loopback() {
         "https://firehose.us-east-1.amazonaws.com"
     ));
 }
+
+#[test]
+fn journal_keys() {
+    assert_eq!(
+        load(&base()).unwrap().journal,
+        None,
+        "off unless journal_path is set"
+    );
+    let mut p = base();
+    p.push(("journal_path", "/var/fluent-bit/journal"));
+    let j = load(&p).unwrap().journal.expect("journal");
+    assert_eq!(
+        j.folder,
+        std::path::PathBuf::from("/var/fluent-bit/journal")
+    );
+    assert_eq!(j.sync_interval, Duration::from_secs(1));
+    assert_eq!(j.max_bytes, 16 << 20);
+    p.push(("journal_sync_interval", "0"));
+    p.push(("journal_max_bytes", "4MiB"));
+    let j = load(&p).unwrap().journal.expect("journal");
+    assert_eq!((j.sync_interval, j.max_bytes), (Duration::ZERO, 4 << 20));
+
+    let path = ("journal_path", "/j");
+    let e = err(&[path, ("delivery_mode", "async")]);
+    assert!(
+        e.contains("journal_path") && e.contains("delivery_mode sync"),
+        "{e}"
+    );
+    let e = err(&[path, ("retry_memory_chunks", "0")]);
+    assert!(
+        e.contains("retry_memory_chunks") && e.contains("journal_path"),
+        "{e}"
+    );
+    let e = err(&[path, ("journal_sync_interval", "2m")]);
+    assert!(
+        e.contains("journal_sync_interval") && e.contains("at most 60s"),
+        "{e}"
+    );
+    let e = err(&[path, ("journal_max_bytes", "1KiB")]);
+    assert!(e.contains("journal_max_bytes"), "{e}");
+}

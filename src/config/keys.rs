@@ -44,6 +44,9 @@ pub const DELIVERY_MODE: &str = "delivery_mode";
 pub const BUFFER_MAX_BYTES: &str = "buffer_max_bytes";
 pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
 pub const BUFFER_LINGER: &str = "buffer_linger";
+pub const JOURNAL_PATH: &str = "journal_path";
+pub const JOURNAL_SYNC_INTERVAL: &str = "journal_sync_interval";
+pub const JOURNAL_MAX_BYTES: &str = "journal_max_bytes";
 
 /// Every key, for tests and tools (a unit test checks the list is complete).
 pub const ALL: &[&str] = &[
@@ -91,6 +94,9 @@ pub const ALL: &[&str] = &[
     BUFFER_MAX_BYTES,
     SHUTDOWN_TIMEOUT,
     BUFFER_LINGER,
+    JOURNAL_PATH,
+    JOURNAL_SYNC_INTERVAL,
+    JOURNAL_MAX_BYTES,
 ];
 
 #[cfg(test)]

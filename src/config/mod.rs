@@ -129,6 +129,19 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Async mode: how long a buffered chunk may wait for others to share its aggregates.
     pub buffer_linger: Duration,
+    /// The on-disk journal of accepted records, if `journal_path` is set.
+    pub journal: Option<JournalSettings>,
+}
+
+/// Where and how the journal of accepted records is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalSettings {
+    /// A folder; the journal is a file in it named after the instance.
+    pub folder: std::path::PathBuf,
+    /// How often written entries are `fdatasync`ed (zero: after every entry).
+    pub sync_interval: Duration,
+    /// Compacted when it grows past this.
+    pub max_bytes: u64,
 }
 
 impl Config {
@@ -154,6 +167,7 @@ impl Config {
         } = sections::reach(get)?;
         let encode = sections::encoding(get)?;
         let t = sections::timing(get)?;
+        let journal = sections::journal(get, mode.delivery_mode, sched.retry_memory_chunks)?;
         Ok(Config {
             region,
             streams,
@@ -184,6 +198,7 @@ impl Config {
             buffer_max_bytes: mode.buffer_max_bytes,
             shutdown_timeout: mode.shutdown_timeout,
             buffer_linger: mode.buffer_linger,
+            journal,
         })
     }
 }

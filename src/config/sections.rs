@@ -4,6 +4,7 @@
 use super::limits::MAX_RECORD_BYTES;
 use super::time_format::TimeFormat;
 use super::values::*;
+use super::JournalSettings;
 use super::{keys, Aggregation, Balance, Compression, ConfigError, Credentials, DeliveryMode};
 use super::{EncodeOptions, Quota, DEFAULT_TIME_FORMAT};
 use std::time::Duration;
@@ -384,4 +385,43 @@ pub(super) fn timing(get: Get) -> Result<Timing, ConfigError> {
         max_in_flight_per_stream,
         worker_threads,
     })
+}
+
+/// The on-disk journal of accepted records (`journal_path`), if any.
+pub(super) fn journal(
+    get: Get,
+    mode: DeliveryMode,
+    retry_memory_chunks: usize,
+) -> Result<Option<JournalSettings>, ConfigError> {
+    let sync_interval = duration(&get, keys::JOURNAL_SYNC_INTERVAL, Duration::from_secs(1))?;
+    if sync_interval > Duration::from_secs(60) {
+        return Err(invalid(
+            keys::JOURNAL_SYNC_INTERVAL,
+            &get(keys::JOURNAL_SYNC_INTERVAL).unwrap_or_default(),
+            "at most 60s (0 syncs after every write)",
+        ));
+    }
+    let max_bytes = size(&get, keys::JOURNAL_MAX_BYTES, 16 << 20, 64 << 10..=1 << 30)?;
+    let Some(path) = get(keys::JOURNAL_PATH) else {
+        return Ok(None);
+    };
+    if mode == DeliveryMode::Async {
+        return Err(invalid(
+            keys::JOURNAL_PATH,
+            &path,
+            "unset with delivery_mode async (chunks are answered before they are delivered, so a crash loses what was buffered; use delivery_mode sync with a journal)",
+        ));
+    }
+    if retry_memory_chunks == 0 {
+        return Err(invalid(
+            keys::RETRY_MEMORY_CHUNKS,
+            "0",
+            "at least 1 with journal_path (the journal keeps that many chunks)",
+        ));
+    }
+    Ok(Some(JournalSettings {
+        folder: path.into(),
+        sync_interval,
+        max_bytes: max_bytes as u64,
+    }))
 }

@@ -5,7 +5,15 @@
 //! `capacity` chunks (oldest forgotten first), each kept as a bitset of one bit per record,
 //! so the memory is at most `capacity × records per chunk / 8` bytes (1,024 chunks of 2,000
 //! records: 256 KiB). A forgotten chunk is sent whole again: at-least-once still holds.
+//!
+//! With `journal_path`, what each call had accepted, and each chunk delivered whole, is
+//! also written to the journal, and read back at start: a chunk Fluent Bit flushes again
+//! after the process died is then a retry like any other.
 
+use super::journal::format::ranges;
+use super::journal::{self, Entry, Journal, State};
+use crate::config::Config;
+use crate::telemetry::log::Logger;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -13,7 +21,7 @@ use std::sync::Mutex;
 pub struct ChunkKey {
     tag: u64,
     data: u64,
-    len: usize,
+    len: u64,
 }
 
 impl ChunkKey {
@@ -21,27 +29,31 @@ impl ChunkKey {
         ChunkKey {
             tag: xxhash_rust::xxh3::xxh3_64(tag.as_bytes()),
             data: xxhash_rust::xxh3::xxh3_64(chunk),
-            len: chunk.len(),
+            len: chunk.len() as u64,
         }
     }
-}
 
-#[derive(Debug)]
-struct Entry {
-    records: usize,
-    bits: Vec<u64>,
+    /// Tag hash, data hash, length: as the journal stores them.
+    pub fn parts(&self) -> (u64, u64, u64) {
+        (self.tag, self.data, self.len)
+    }
+
+    pub fn from_parts(tag: u64, data: u64, len: u64) -> ChunkKey {
+        ChunkKey { tag, data, len }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<ChunkKey, Entry>,
+    map: HashMap<ChunkKey, State>,
     order: VecDeque<ChunkKey>,
 }
 
-#[derive(Debug)]
 pub struct Delivered {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// On disk as well (`journal_path`): survives the process.
+    journal: Option<Journal>,
 }
 
 impl Delivered {
@@ -49,29 +61,79 @@ impl Delivered {
         Delivered {
             capacity,
             inner: Mutex::new(Inner::default()),
+            journal: None,
         }
     }
 
-    /// Stores which of the chunk's records were accepted.
+    /// Backed by a journal, starting from what it knew.
+    pub fn with_journal(
+        capacity: usize,
+        journal: Journal,
+        known: Vec<(ChunkKey, State)>,
+    ) -> Delivered {
+        let d = Delivered {
+            journal: Some(journal),
+            ..Delivered::new(capacity)
+        };
+        for (key, state) in known {
+            d.insert(key, state);
+        }
+        d
+    }
+
+    /// The instance's retry memory: backed by its journal when `journal_path` is set and the
+    /// journal can be opened (if not, the reason is logged and it runs without).
+    pub fn open(config: &Config, instance: &str, log: &Logger) -> Delivered {
+        let capacity = config.retry_memory_chunks;
+        let Some(j) = &config.journal else {
+            return Delivered::new(capacity);
+        };
+        let opts = journal::Options {
+            folder: j.folder.clone(),
+            instance: instance.to_string(),
+            // What decides a chunk's records, their order and number.
+            fingerprint: journal::fingerprint(&format!(
+                "{:?} {}",
+                config.encode,
+                config.compression.max_input()
+            )),
+            max_bytes: j.max_bytes,
+            sync_interval: j.sync_interval,
+            capacity,
+        };
+        match Journal::open(opts, log.clone()) {
+            Ok((journal, known)) => {
+                log.info(format_args!(
+                    "journal {}: {} chunk(s) known from before",
+                    journal.path().display(),
+                    known.len()
+                ));
+                Delivered::with_journal(capacity, journal, known)
+            }
+            Err(e) => {
+                log.error(format_args!(
+                    "{e}; delivering without it (chunks Fluent Bit sends again after a crash may be delivered twice)"
+                ));
+                Delivered::new(capacity)
+            }
+        }
+    }
+
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// Stores which of the chunk's records were accepted (for Fluent Bit's retry of it).
     pub fn remember(&self, key: ChunkKey, accepted: &[bool]) {
         if self.capacity == 0 || !accepted.iter().any(|&a| a) {
             return;
         }
-        let mut bits = vec![0u64; accepted.len().div_ceil(64)];
-        for (i, _) in accepted.iter().enumerate().filter(|(_, &a)| a) {
-            bits[i / 64] |= 1 << (i % 64);
-        }
+        self.insert(key, State::from_accepted(accepted));
+    }
+
+    fn insert(&self, key: ChunkKey, state: State) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.map
-            .insert(
-                key,
-                Entry {
-                    records: accepted.len(),
-                    bits,
-                },
-            )
-            .is_none()
-        {
+        if g.map.insert(key, state).is_none() {
             g.order.push_back(key);
         }
         while g.map.len() > self.capacity {
@@ -87,13 +149,33 @@ impl Delivered {
     /// Takes (and forgets) what was accepted of this chunk before, if it has `records`.
     pub fn take(&self, key: &ChunkKey, records: usize) -> Option<Vec<bool>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let e = g.map.remove(key)?;
+        let state = g.map.remove(key)?;
         g.order.retain(|k| k != key);
-        (e.records == records).then(|| {
-            (0..records)
-                .map(|i| e.bits[i / 64] & (1 << (i % 64)) != 0)
-                .collect()
-        })
+        (state.records() as usize == records).then(|| state.accepted())
+    }
+
+    /// One call's accepted records of a chunk of `records`: to the journal, at once.
+    pub fn accepted(&self, key: ChunkKey, records: usize, idx: &[u32]) {
+        if let Some(j) = &self.journal {
+            if !idx.is_empty() {
+                j.append(&Entry::Accepted {
+                    key,
+                    records: records as u32,
+                    ranges: ranges(idx),
+                });
+            }
+        }
+    }
+
+    /// Every record of the chunk was accepted: to the journal, so that the chunk sent again
+    /// after a crash (before Fluent Bit removed it) sends nothing.
+    pub fn done(&self, key: ChunkKey, records: usize) {
+        if let Some(j) = &self.journal {
+            j.append(&Entry::Done {
+                key,
+                records: records as u32,
+            });
+        }
     }
 
     pub fn len(&self) -> usize {

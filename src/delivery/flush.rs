@@ -48,13 +48,17 @@ pub async fn run(ctx: Arc<Context>, chunk: Chunk, tag: &str) -> Finished {
         records: Arc::new(p.records),
         keys: Arc::new(p.keys),
         deadline,
+        chunk: Some((key, n)),
     };
     let outcome = job.deliver(&mut accepted).await;
     match outcome {
-        JobEnd::All => Finished {
-            code: FlushCode::Ok,
-            all_delivered: Some((key, n)),
-        },
+        JobEnd::All => {
+            ctx.delivered.done(key, n);
+            Finished {
+                code: FlushCode::Ok,
+                all_delivered: Some((key, n)),
+            }
+        }
         JobEnd::Partly { pending, reason } => {
             ctx.delivered.remember(key, &accepted);
             log.limited("flush-retry", Level::Warn, format_args!(
@@ -96,6 +100,8 @@ pub async fn run_packed(ctx: Arc<Context>, chunks: Vec<Buffered>, stopping: &Ato
             records: records.clone(),
             keys: keys.clone(),
             deadline: Instant::now() + ctx.config.flush_timeout,
+            // Fluent Bit was told these are done: after a crash nothing flushes them again.
+            chunk: None,
         };
         match job.deliver(&mut accepted).await {
             JobEnd::All => break,

@@ -3,6 +3,7 @@
 //! the deadline passes.
 
 use super::attempt::Sent;
+use super::dedupe::ChunkKey;
 use super::retry::Next;
 use super::Context;
 use crate::batch::Records;
@@ -24,6 +25,8 @@ pub(super) struct Job {
     pub(super) records: Arc<Records>,
     pub(super) keys: Arc<Vec<u64>>,
     pub(super) deadline: Instant,
+    /// The chunk and its record count (sync mode): accepted records go to the journal.
+    pub(super) chunk: Option<(ChunkKey, usize)>,
 }
 
 impl Job {
@@ -169,12 +172,14 @@ impl Job {
         let outcome = match result {
             Ok(entries) => {
                 let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
+                let mut newly = Vec::new();
                 for (&i, e) in idx.iter().zip(&entries) {
                     match e {
                         None => {
                             if !accepted[i as usize] {
                                 accepted[i as usize] = true;
                                 *done += 1;
+                                newly.push(i);
                             }
                             acc += 1;
                             bytes += self.records.record_len(i as usize) as u64;
@@ -189,6 +194,9 @@ impl Job {
                             out.push(policy.record(Some(f)), &[i]);
                         }
                     }
+                }
+                if let Some((key, n)) = self.chunk {
+                    self.ctx.delivered.accepted(key, n, &newly);
                 }
                 if thr > 0 {
                     out.reason = format!("{name}: {thr} record(s) throttled");

@@ -6,6 +6,7 @@ mod attempt;
 pub mod dedupe;
 mod flush;
 mod job;
+pub mod journal;
 mod place;
 mod prepare;
 pub mod retry;

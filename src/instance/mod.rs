@@ -199,7 +199,7 @@ impl Instance {
         tasks.push(lease.handle().spawn(telemetry.clone().run()));
         let ctx = Arc::new(Context {
             router,
-            delivered: Delivered::new(config.retry_memory_chunks),
+            delivered: Delivered::open(&config, &host.name, &log),
             policy: Policy {
                 backoff: Backoff {
                     initial: config.retry_initial_backoff,
@@ -216,6 +216,15 @@ impl Instance {
         let buffer = Arc::new(Buffer::default());
         let active = Arc::new(AtomicUsize::new(0));
         let jobs = sync::dispatch(&lease, &ctx, &buffer, &active, host.release_memory);
+        if let Some(every) = ctx.config.journal.as_ref().map(|j| j.sync_interval) {
+            if ctx.delivered.journal().is_some() && !every.is_zero() {
+                tasks.push(
+                    lease
+                        .handle()
+                        .spawn(tasks::sync_journal(ctx.clone(), every)),
+                );
+            }
+        }
         let names: Vec<String> = ctx
             .router
             .streams()
@@ -376,6 +385,9 @@ impl Instance {
             c.dropped_records.load(Ordering::Relaxed),
             c.malformed_events.load(Ordering::Relaxed),
         ));
+        if let Some(j) = self.ctx.delivered.journal() {
+            j.sync();
+        }
         // Last values, then no more calls: Fluent Bit destroys the context after exit.
         self.telemetry.finish();
         if let Some(lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() {

@@ -2,6 +2,7 @@
 //! destination (for `aggregation auto`), and pushing metrics or summary lines.
 
 use crate::config::Aggregation;
+use crate::delivery::Context;
 use crate::firehose::discover::{describe, discover};
 use crate::schedule::Router;
 use crate::telemetry::log::{Level, Logger};
@@ -206,5 +207,21 @@ impl Telemetry {
         if let Some(r) = &self.reporter {
             r.close();
         }
+    }
+}
+
+/// Group commit of the journal: one `fdatasync` per interval for every entry written in it.
+pub(super) async fn sync_journal(ctx: Arc<Context>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let c = ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(j) = c.delivered.journal() {
+                j.sync();
+            }
+        })
+        .await;
     }
 }

@@ -590,6 +590,15 @@ fn shipped_pipeline(yaml: bool) {
     assert!(api.request_count() >= 1);
     let st = fb.stop(Duration::from_secs(30));
     assert!(st.is_some_and(|s| s.success()), "{st:?}\n{}", fb.tail());
+    // The journal next to the chunk storage, holding the chunks delivered.
+    let journal = state.join("journal").join("firehose_fanout.0.journal");
+    let len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        len > 16,
+        "{} holds {len} bytes\n{}",
+        journal.display(),
+        fb.tail()
+    );
 }
 
 #[test]

@@ -155,3 +155,45 @@ fn requests_are_signed_with_the_assumed_roles_credentials() {
         .iter()
         .all(|l| !l.message.contains("do-not-log-this-id")));
 }
+
+#[test]
+fn sts_and_firehose_calls_go_through_the_proxy_key() {
+    common::test_env();
+    let moto = start_moto();
+    let proxy = common::proxy::Proxy::start();
+    let sts = format!("http://127.0.0.1:{}", moto.port);
+    let emu = Emulator::start(EmulatorConfig {
+        streams: vec![StreamSpec::new("p")],
+        ..Default::default()
+    })
+    .expect("emulator");
+    let ep = emu.endpoint();
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    let proxy_url = proxy.url();
+    let ins = plugin
+        .init(&[
+            ("region", "us-east-1"),
+            ("endpoint", ep.as_str()),
+            ("delivery_streams", "p"),
+            ("role_arn", "arn:aws:iam::123456789012:role/fluent-bit"),
+            ("sts_endpoint", sts.as_str()),
+            ("proxy", proxy_url.as_str()),
+        ])
+        .expect("init");
+    assert_eq!(ins.flush(&chunk(0, 20), "t"), FLB_OK);
+    assert_eq!(ins.exit(), FLB_OK);
+    // Plain http through a proxy: absolute-form requests, one connection per origin.
+    let targets: Vec<String> = proxy.seen().into_iter().map(|s| s.target).collect();
+    let emu_authority = ep.trim_start_matches("http://").to_string();
+    assert!(
+        targets.contains(&format!("127.0.0.1:{}", moto.port)),
+        "STS did not go through the proxy: {targets:?}"
+    );
+    assert!(targets.contains(&emu_authority), "{targets:?}");
+    // ... and the records went with the assumed role's keys.
+    assert!(emu
+        .stats()
+        .access_keys
+        .keys()
+        .all(|k| k.starts_with("ASIA")));
+}

@@ -227,3 +227,60 @@ fn journal_keys() {
     let e = err(&[path, ("journal_max_bytes", "1KiB")]);
     assert!(e.contains("journal_max_bytes"), "{e}");
 }
+
+#[test]
+fn network_keys() {
+    use firehose_fanout::config::Proxy;
+    let c = load(&base()).unwrap();
+    assert_eq!(c.network.proxy, Proxy::Environment);
+    assert_eq!((c.network.use_fips, c.network.use_dual_stack), (None, None));
+    let mut p = base();
+    p.extend_from_slice(&[
+        ("proxy", "http://u:pw@proxy.internal:3128"),
+        ("no_proxy", ".internal,10.0.0.0/8"),
+        ("use_fips_endpoint", "on"),
+        ("use_dualstack_endpoint", "false"),
+        ("user_agent_suffix", "team/payments"),
+        ("oversize_policy", "Truncate"),
+    ]);
+    let c = load(&p).unwrap();
+    assert_eq!(
+        c.network.proxy,
+        Proxy::Url("http://u:pw@proxy.internal:3128".into())
+    );
+    assert_eq!(c.network.no_proxy.as_deref(), Some(".internal,10.0.0.0/8"));
+    assert_eq!(
+        (c.network.use_fips, c.network.use_dual_stack),
+        (Some(true), Some(false))
+    );
+    assert_eq!(
+        c.network.user_agent_suffix.as_deref(),
+        Some("team/payments")
+    );
+    assert!(c.encode.truncate_oversize);
+    assert!(!format!("{c:?}").contains("pw@"), "credentials in Debug");
+    assert_eq!(
+        load(&[base(), vec![("proxy", "none")]].concat())
+            .unwrap()
+            .network
+            .proxy,
+        Proxy::Off
+    );
+
+    let e = err(&[("proxy", "socks5://alice:pw@p:1080")]);
+    assert!(
+        e.contains("proxy") && e.contains("***@") && !e.contains("pw"),
+        "{e}"
+    );
+    let e = err(&[("use_fips_endpoint", "maybe")]);
+    assert!(e.contains("use_fips_endpoint"), "{e}");
+    let e = err(&[
+        ("use_fips_endpoint", "on"),
+        ("endpoint", "https://vpce.example:443"),
+    ]);
+    assert!(e.contains("off when endpoint is set"), "{e}");
+    let e = err(&[("user_agent_suffix", "tab\there")]);
+    assert!(e.contains("user_agent_suffix"), "{e}");
+    let e = err(&[("oversize_policy", "split")]);
+    assert!(e.contains("drop or truncate"), "{e}");
+}

@@ -4,8 +4,8 @@
 mod common;
 
 use common::fluent_bit::{
-    append_lines, binary, free_port, lost_and_duplicated, wait_delivered, workdir, write_parsers,
-    FluentBit,
+    append_lines, binary, free_port, lost_and_duplicated, start_tail, wait_delivered, workdir,
+    write_parsers, Extra, FluentBit,
 };
 use firehose_emulator::{Emulator, EmulatorConfig, Faults, Quota, StreamSpec};
 use std::path::Path;
@@ -32,82 +32,6 @@ fn emulator(quota_bytes: Option<f64>) -> Emulator {
         ..Default::default()
     })
     .expect("emulator starts")
-}
-
-/// What differs between the tail pipelines of these tests: extra lines of each section.
-#[derive(Default)]
-struct Extra<'a> {
-    service: &'a str,
-    input: &'a str,
-    output: &'a str,
-}
-
-/// A pipeline in `dir`: `lines` JSON lines (each padded by `pad`) written to `dir/app.jsonl`,
-/// then Fluent Bit started tailing them into `streams` at `endpoint`. Returns the input file
-/// (to append to) and the running Fluent Bit.
-fn start_tail(
-    bin: &Path,
-    dir: &Path,
-    endpoint: &str,
-    streams: &[&str],
-    lines: (std::ops::Range<u64>, usize),
-    extra: Extra,
-) -> (std::path::PathBuf, FluentBit) {
-    let input = dir.join("app.jsonl");
-    append_lines(&input, lines.0, lines.1);
-    let output = format!(
-        "    endpoint {endpoint}\n    delivery_streams {}\n{}",
-        streams.join(", "),
-        extra.output
-    );
-    let conf = tail_config(dir, &input, extra.service, extra.input, &output);
-    let fb = FluentBit::start(bin, &conf, &[]);
-    (input, fb)
-}
-
-/// A classic config: tail of `input` (JSON lines) → firehose_fanout with `output` lines.
-fn tail_config(
-    dir: &Path,
-    input: &Path,
-    service: &str,
-    input_extra: &str,
-    output: &str,
-) -> std::path::PathBuf {
-    let parsers = write_parsers(dir);
-    let conf = dir.join("fluent-bit.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[SERVICE]
-    Flush        1
-    Grace        5
-    Log_Level    info
-    Parsers_File {parsers}
-{service}
-[INPUT]
-    Name             tail
-    Tag              app.log
-    Path             {input}
-    Parser           json
-    Read_from_Head   On
-    Refresh_Interval 1
-    Buffer_Chunk_Size 256k
-    Buffer_Max_Size  256k
-{input_extra}
-
-[OUTPUT]
-    Name             firehose_fanout
-    Match            app.*
-    region           us-east-1
-    Retry_Limit      False
-{output}
-",
-            parsers = parsers.display(),
-            input = input.display(),
-        ),
-    )
-    .expect("write the config");
-    conf
 }
 
 /// Tail of `n` lines → 4 streams with quotas (4 × 1.5 MiB/s), 2 workers, the given mode.
@@ -349,6 +273,7 @@ fn kill_9_with_filesystem_storage_then_restart_loses_nothing() {
         service: &service,
         input: &input,
         output: &output,
+        ..Extra::default()
     };
     let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &streams, (0..n, 40), extra);
     for _ in 0..2 {

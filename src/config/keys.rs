@@ -47,6 +47,12 @@ pub const BUFFER_LINGER: &str = "buffer_linger";
 pub const JOURNAL_PATH: &str = "journal_path";
 pub const JOURNAL_SYNC_INTERVAL: &str = "journal_sync_interval";
 pub const JOURNAL_MAX_BYTES: &str = "journal_max_bytes";
+pub const PROXY: &str = "proxy";
+pub const NO_PROXY: &str = "no_proxy";
+pub const USE_FIPS_ENDPOINT: &str = "use_fips_endpoint";
+pub const USE_DUALSTACK_ENDPOINT: &str = "use_dualstack_endpoint";
+pub const USER_AGENT_SUFFIX: &str = "user_agent_suffix";
+pub const OVERSIZE_POLICY: &str = "oversize_policy";
 
 /// Every key, for tests and tools (a unit test checks the list is complete).
 pub const ALL: &[&str] = &[
@@ -97,6 +103,12 @@ pub const ALL: &[&str] = &[
     JOURNAL_PATH,
     JOURNAL_SYNC_INTERVAL,
     JOURNAL_MAX_BYTES,
+    PROXY,
+    NO_PROXY,
+    USE_FIPS_ENDPOINT,
+    USE_DUALSTACK_ENDPOINT,
+    USER_AGENT_SUFFIX,
+    OVERSIZE_POLICY,
 ];
 
 #[cfg(test)]

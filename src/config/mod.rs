@@ -4,11 +4,13 @@
 //! a user sees when Fluent Bit refuses to start.
 
 pub mod keys;
+mod network;
 mod sections;
 mod settings;
 pub mod time_format;
 mod values;
 
+pub use network::{redact_userinfo, Network, Proxy};
 pub use settings::{limits, Balance, Compression, EncodeOptions, Quota, DEFAULT_TIME_FORMAT};
 use std::time::Duration;
 use thiserror::Error;
@@ -88,6 +90,8 @@ pub struct Config {
     pub endpoint: Option<String>,
     /// Extra PEM trust roots (`ca_file` / `tls.ca_file`), already read.
     pub ca_pem: Option<Vec<u8>>,
+    /// Proxy, FIPS / dual-stack endpoints, user agent.
+    pub network: Network,
     pub encode: EncodeOptions,
     /// Longest a flush waits for delivery before answering FLB_RETRY.
     pub flush_timeout: Duration,
@@ -168,12 +172,14 @@ impl Config {
         let encode = sections::encoding(get)?;
         let t = sections::timing(get)?;
         let journal = sections::journal(get, mode.delivery_mode, sched.retry_memory_chunks)?;
+        let network = network::network(get)?;
         Ok(Config {
             region,
             streams,
             credentials,
             endpoint,
             ca_pem,
+            network,
             encode,
             flush_timeout: t.flush_timeout,
             request_timeout: t.request_timeout,

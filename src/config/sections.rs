@@ -334,12 +334,19 @@ pub(super) fn encoding(get: Get) -> Result<EncodeOptions, ConfigError> {
             .map(String::from)
             .collect::<Vec<_>>()
     });
+    let truncate_oversize = match get(keys::OVERSIZE_POLICY).map(|v| v.to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "drop" => false,
+        Some(v) if v == "truncate" => true,
+        Some(v) => return Err(invalid(keys::OVERSIZE_POLICY, &v, "drop or truncate")),
+    };
     let encode = EncodeOptions {
         time_key: get(keys::TIME_KEY),
         time_format,
         log_key: get(keys::LOG_KEY),
         data_keys,
         replace_dots: get(keys::REPLACE_DOTS),
+        truncate_oversize,
     };
     Ok(encode)
 }

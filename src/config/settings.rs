@@ -109,6 +109,9 @@ pub struct EncodeOptions {
     pub log_key: Option<String>,
     pub data_keys: Option<Vec<String>>,
     pub replace_dots: Option<String>,
+    /// `oversize_policy truncate`: a record over Firehose's limit is cut to fit (its longest
+    /// strings, with a marker) instead of dropped.
+    pub truncate_oversize: bool,
 }
 
 impl Default for EncodeOptions {
@@ -119,6 +122,7 @@ impl Default for EncodeOptions {
             log_key: None,
             data_keys: None,
             replace_dots: None,
+            truncate_oversize: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! web identity / IRSA, ECS, instance metadata), optionally exchanged for a role's through
 //! STS (`role_arn`, `external_id`, `sts_endpoint`, `role_session_name`).
 
+use super::reach::{self, ProxyChoice, UserAgent};
 use crate::config::Config;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -15,32 +16,51 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("ca_file could not be used: {0}")]
+    /// `ca_file` or `proxy` could not be used (the message says which).
+    #[error("{0}")]
     Tls(String),
 }
 
-/// The shared SDK settings: region, credentials chain (with `profile`), TLS trust.
-async fn base_config(cfg: &Config) -> Result<SdkConfig, ClientError> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
+/// The shared SDK settings: region, credentials chain (with `profile`), the HTTP client
+/// (TLS trust, proxy), FIPS / dual-stack, the application name.
+async fn base_config(cfg: &Config, proxy: Option<&ProxyChoice>) -> Result<SdkConfig, ClientError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(cfg.region.clone()))
+        .app_name(reach::app_name())
+        .http_client(reach::http_client(cfg.ca_pem.as_deref(), proxy).map_err(ClientError::Tls)?);
     if let Some(profile) = &cfg.credentials.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(pem) = &cfg.ca_pem {
-        use aws_smithy_http_client::tls;
-        let ctx = tls::TlsContext::builder()
-            .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(ctx)
-            .build_https();
-        loader = loader.http_client(http);
+    if let Some(f) = cfg.network.use_fips {
+        loader = loader.use_fips(f);
+    }
+    if let Some(d) = cfg.network.use_dual_stack {
+        loader = loader.use_dual_stack(d);
     }
     Ok(loader.load().await)
+}
+
+/// Where the clients' calls go, for the start-up log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    pub firehose: String,
+    /// With `role_arn`.
+    pub sts: Option<String>,
+    pub proxy: Option<ProxyChoice>,
+}
+
+impl Reach {
+    pub fn describe(&self) -> String {
+        let mut s = format!("Firehose endpoint {}", self.firehose);
+        if let Some(sts) = &self.sts {
+            s.push_str(&format!(", STS endpoint {sts}"));
+        }
+        s.push_str(&match &self.proxy {
+            Some(p) => format!(", {}", p.describe()),
+            None => ", no proxy".into(),
+        });
+        s
+    }
 }
 
 /// The two Firehose clients of an instance.
@@ -51,6 +71,7 @@ pub struct Clients {
     /// List/DescribeDeliveryStream: the SDK's standard retries with backoff, so one
     /// throttled or refused call does not abort a discovery or an aggregation decision.
     pub control: Client,
+    pub reach: Reach,
 }
 
 /// Control-plane attempts per call.
@@ -58,8 +79,30 @@ const CONTROL_ATTEMPTS: u32 = 3;
 
 /// Builds the Firehose clients.
 pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
-    let base = base_config(cfg).await?;
+    let proxy = reach::proxy_choice(cfg, |k| std::env::var(k).ok());
+    let base = base_config(cfg, proxy.as_ref()).await?;
+    let (fips, dual) = (
+        base.use_fips().unwrap_or(false),
+        base.use_dual_stack().unwrap_or(false),
+    );
+    let firehose = reach::firehose_endpoint(&cfg.region, fips, dual, cfg.endpoint.as_deref())
+        .await
+        .unwrap_or_else(|e| format!("(not resolved: {e})"));
+    let sts = match &cfg.credentials.role_arn {
+        None => None,
+        Some(_) => Some(
+            reach::sts_endpoint(
+                &cfg.region,
+                fips,
+                dual,
+                cfg.credentials.sts_endpoint.as_deref(),
+            )
+            .await
+            .unwrap_or_else(|e| format!("(not resolved: {e})")),
+        ),
+    };
     let mut builder = aws_sdk_firehose::config::Builder::from(&base)
+        .interceptor(UserAgent::new(cfg.network.user_agent_suffix.as_deref()))
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
@@ -69,13 +112,18 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
                 .build(),
         );
     if let Some(ep) = &cfg.endpoint {
-        builder = builder.endpoint_url(ep);
+        // Used as given: FIPS / dual-stack from the environment must not turn it into an
+        // error on every call (the SDK refuses a custom endpoint with FIPS).
+        builder = builder
+            .endpoint_url(ep)
+            .use_fips(false)
+            .use_dual_stack(false);
     }
     if let Some(role) = &cfg.credentials.role_arn {
         let c = &cfg.credentials;
         let mut sts = base.to_builder();
         if let Some(ep) = &c.sts_endpoint {
-            sts = sts.endpoint_url(ep);
+            sts = sts.endpoint_url(ep).use_fips(false).use_dual_stack(false);
         }
         let mut assume = AssumeRoleProvider::builder(role)
             .session_name(&c.role_session_name)
@@ -105,5 +153,10 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
     Ok(Clients {
         data: Client::from_conf(data),
         control: Client::from_conf(control),
+        reach: Reach {
+            firehose,
+            sts,
+            proxy,
+        },
     })
 }

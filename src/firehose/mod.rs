@@ -4,3 +4,4 @@
 pub mod client;
 pub mod discover;
 pub mod put;
+pub mod reach;

@@ -121,6 +121,7 @@ impl Instance {
             Some(c) => c?,
             None => return Err(StartError::ClientTimeout),
         };
+        let reach = clients.reach.clone();
         let router = Arc::new(Router::new(
             &config.streams,
             RouterOptions {
@@ -232,15 +233,11 @@ impl Instance {
             .map(|s| s.name.clone())
             .collect();
         ctx.log.info(format_args!(
-            "started: region {}, {} delivery stream(s) [{}]{}",
+            "started: region {}, {} delivery stream(s) [{}]; {}",
             ctx.config.region,
             names.len(),
             names.join(", "),
-            ctx.config
-                .endpoint
-                .as_deref()
-                .map(|e| format!(", endpoint {e}"))
-                .unwrap_or_default()
+            reach.describe()
         ));
         Ok(Instance {
             ctx,

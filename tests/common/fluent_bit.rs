@@ -127,7 +127,11 @@ fn aws_env(cmd: &mut Command) {
         .env_remove("HTTPS_PROXY")
         .env_remove("HTTP_PROXY")
         .env_remove("https_proxy")
-        .env_remove("http_proxy");
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
 }
 
 /// One running Fluent Bit; killed when dropped.
@@ -315,4 +319,82 @@ pub fn lost_and_duplicated(seen: &BTreeMap<u64, u32>, n: u64) -> (u64, u64) {
     let lost = (0..n).filter(|s| !seen.contains_key(s)).count() as u64;
     let dup = seen.values().map(|&c| u64::from(c.saturating_sub(1))).sum();
     (lost, dup)
+}
+
+/// What differs between the tail pipelines of these tests: extra lines of each section.
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub service: &'a str,
+    pub input: &'a str,
+    pub output: &'a str,
+    /// Environment of the Fluent Bit process, beyond the test credentials.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+/// A pipeline in `dir`: `lines` JSON lines (each padded by `pad`) written to `dir/app.jsonl`,
+/// then Fluent Bit started tailing them into `streams` at `endpoint`. Returns the input file
+/// (to append to) and the running Fluent Bit.
+pub fn start_tail(
+    bin: &Path,
+    dir: &Path,
+    endpoint: &str,
+    streams: &[&str],
+    lines: (std::ops::Range<u64>, usize),
+    extra: Extra,
+) -> (std::path::PathBuf, FluentBit) {
+    let input = dir.join("app.jsonl");
+    append_lines(&input, lines.0, lines.1);
+    let output = format!(
+        "    endpoint {endpoint}\n    delivery_streams {}\n{}",
+        streams.join(", "),
+        extra.output
+    );
+    let conf = tail_config(dir, &input, extra.service, extra.input, &output);
+    let fb = FluentBit::start(bin, &conf, extra.env);
+    (input, fb)
+}
+
+/// A classic config: tail of `input` (JSON lines) → firehose_fanout with `output` lines.
+pub fn tail_config(
+    dir: &Path,
+    input: &Path,
+    service: &str,
+    input_extra: &str,
+    output: &str,
+) -> std::path::PathBuf {
+    let parsers = write_parsers(dir);
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]
+    Flush        1
+    Grace        5
+    Log_Level    info
+    Parsers_File {parsers}
+{service}
+[INPUT]
+    Name             tail
+    Tag              app.log
+    Path             {input}
+    Parser           json
+    Read_from_Head   On
+    Refresh_Interval 1
+    Buffer_Chunk_Size 256k
+    Buffer_Max_Size  256k
+{input_extra}
+
+[OUTPUT]
+    Name             firehose_fanout
+    Match            app.*
+    region           us-east-1
+    Retry_Limit      False
+{output}
+",
+            parsers = parsers.display(),
+            input = input.display(),
+        ),
+    )
+    .expect("write the config");
+    conf
 }

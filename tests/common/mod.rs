@@ -4,6 +4,7 @@
 pub mod fluent_bit;
 pub mod kube_api;
 pub mod moto;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::Once;
@@ -29,6 +30,11 @@ pub fn test_env() {
         std::env::remove_var("AWS_PROFILE");
         std::env::remove_var("AWS_ROLE_ARN");
         std::env::remove_var("AWS_WEB_IDENTITY_TOKEN_FILE");
+        // A machine's proxy must not carry the tests' loopback traffic.
+        for v in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            std::env::remove_var(v);
+            std::env::remove_var(v.to_ascii_lowercase());
+        }
         std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/firehose-fanout-test");
         std::env::set_var(
             "AWS_SHARED_CREDENTIALS_FILE",

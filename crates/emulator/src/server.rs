@@ -554,6 +554,13 @@ async fn route(
     {
         handle.shared.lock().count_access_key(key);
     }
+    if let Some(ua) = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+    {
+        handle.shared.lock().count_user_agent(ua);
+    }
 
     let is_admin = path == "/admin" || path.starts_with("/admin/");
     match (&method, path.as_str()) {

@@ -117,6 +117,8 @@ impl Stream {
 struct GlobalCounters {
     /// Requests by the access key id that signed them.
     access_keys: BTreeMap<String, u64>,
+    /// Requests by their User-Agent header.
+    user_agents: BTreeMap<String, u64>,
     requests: u64,
     rejected_requests: u64,
     faulted_requests: u64,
@@ -378,6 +380,7 @@ impl Inner {
             object_bytes_written: c.object_bytes_written,
             output_errors: c.output_errors,
             access_keys: c.access_keys.clone(),
+            user_agents: c.user_agents.clone(),
             streams: self
                 .streams
                 .iter()
@@ -394,6 +397,15 @@ impl Inner {
             .counters
             .access_keys
             .entry(access_key.to_string())
+            .or_insert(0) += 1;
+    }
+
+    /// Counts a request by its User-Agent header.
+    pub fn count_user_agent(&mut self, user_agent: &str) {
+        *self
+            .counters
+            .user_agents
+            .entry(user_agent.to_string())
             .or_insert(0) += 1;
     }
 

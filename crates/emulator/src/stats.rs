@@ -36,6 +36,9 @@ pub struct Stats {
     /// client used.
     #[serde(default)]
     pub access_keys: BTreeMap<String, u64>,
+    /// API requests by their `User-Agent` header.
+    #[serde(default)]
+    pub user_agents: BTreeMap<String, u64>,
     /// Per-stream counters, by stream name.
     pub streams: BTreeMap<String, StreamStats>,
 }

@@ -1,0 +1,190 @@
+//! How the plugin's calls leave a real Fluent Bit: through a proxy (the `proxy` key with
+//! credentials, `https_proxy` / `HTTPS_PROXY` from the environment, `no_proxy`), and with
+//! the plugin's user agent. A forward-proxy stand-in on 127.0.0.1 counts the tunnels.
+
+mod common;
+
+use common::fluent_bit::{
+    binary, lost_and_duplicated, start_tail, wait_delivered, workdir, Extra, FluentBit,
+};
+use common::proxy::Proxy;
+use firehose_emulator::{Emulator, EmulatorConfig, StreamSpec, TlsIdentity};
+use std::time::Duration;
+
+const STREAMS: [&str; 2] = ["px-0", "px-1"];
+
+/// A TLS emulator whose certificate names `names`, and its CA file in `dir`.
+fn tls_emulator(names: &[&str], dir: &std::path::Path) -> (Emulator, std::path::PathBuf) {
+    let identity = TlsIdentity::generate_for(names.iter().copied()).expect("a test CA");
+    let ca = identity.write_ca(dir).expect("CA file");
+    let emu = Emulator::start(EmulatorConfig {
+        streams: STREAMS.iter().map(|s| StreamSpec::new(*s)).collect(),
+        tls: Some(identity),
+        ..Default::default()
+    })
+    .expect("emulator with TLS");
+    (emu, ca)
+}
+
+/// Tails `n` records into the emulator at `endpoint`; returns Fluent Bit once all arrived
+/// exactly once.
+fn deliver(
+    name: &str,
+    endpoint: &str,
+    emu: &Emulator,
+    output: &str,
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> FluentBit {
+    let Some(bin) = binary() else {
+        unreachable!("checked by the caller")
+    };
+    let n = 5_000u64;
+    let extra = Extra {
+        output,
+        env,
+        ..Extra::default()
+    };
+    let (_, mut fb) = start_tail(&bin, dir, endpoint, &STREAMS, (0..n, 40), extra);
+    let seen = wait_delivered(emu, &STREAMS, n as usize, Duration::from_secs(60));
+    assert!(fb.alive(), "{name}: Fluent Bit died:\n{}", fb.tail());
+    assert_eq!(
+        lost_and_duplicated(&seen, n),
+        (0, 0),
+        "{name}\n{}",
+        fb.tail()
+    );
+    fb
+}
+
+#[test]
+fn the_proxy_key_with_credentials_tunnels_every_call_and_never_logs_the_password() {
+    if binary().is_none() {
+        return;
+    }
+    let dir = workdir("proxy-key");
+    let (emu, ca) = tls_emulator(&["127.0.0.1"], &dir);
+    let proxy = Proxy::start();
+    let url = format!("http://alice:s3cret-pw@127.0.0.1:{}", proxy.port);
+    let output = format!(
+        "    ca_file {}\n    proxy {url}\n    user_agent_suffix team/payments\n    workers 2\n",
+        ca.display()
+    );
+    let mut fb = deliver("proxy key", &emu.endpoint(), &emu, &output, &[], &dir);
+    let tunnels = proxy.tunnels();
+    let port = emu
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!tunnels.is_empty(), "no CONNECT seen");
+    assert!(
+        tunnels
+            .iter()
+            .all(|t| t.target == format!("127.0.0.1:{port}")),
+        "{tunnels:?}"
+    );
+    // Basic base64("alice:s3cret-pw")
+    assert!(
+        tunnels
+            .iter()
+            .all(|t| t.authorization.as_deref() == Some("Basic YWxpY2U6czNjcmV0LXB3")),
+        "{tunnels:?}"
+    );
+    fb.wait_log(
+        &format!(
+            "proxy http://***@127.0.0.1:{} (from the proxy key)",
+            proxy.port
+        ),
+        Duration::from_secs(5),
+    );
+    assert!(
+        !fb.log().contains("s3cret-pw"),
+        "the password is in the log"
+    );
+    // Every Firehose call names the plugin, its version and the suffix.
+    let agents = emu.stats().user_agents;
+    assert!(!agents.is_empty());
+    let ours = format!(
+        "firehose-fanout/{} team/payments",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(agents.keys().all(|ua| ua.contains(&ours)), "{agents:?}");
+    assert!(
+        agents.keys().all(|ua| ua.contains("app/firehose-fanout-")),
+        "{agents:?}"
+    );
+    let st = fb.stop(Duration::from_secs(20));
+    assert!(st.is_some_and(|s| s.success()), "{st:?}");
+}
+
+#[test]
+fn https_proxy_from_the_environment_in_either_case() {
+    if binary().is_none() {
+        return;
+    }
+    // A name no resolver knows: only the proxy can reach it (it maps `.test` to loopback).
+    let host = "firehose.proxy.test";
+    for var in ["https_proxy", "HTTPS_PROXY"] {
+        let dir = workdir(&format!("proxy-env-{var}"));
+        let (emu, ca) = tls_emulator(&[host], &dir);
+        let proxy = Proxy::start();
+        let port = emu
+            .endpoint()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let endpoint = format!("https://{host}:{port}");
+        let output = format!("    ca_file {}\n", ca.display());
+        let url = proxy.url();
+        let mut fb = deliver(var, &endpoint, &emu, &output, &[(var, &url)], &dir);
+        let tunnels = proxy.tunnels();
+        assert!(!tunnels.is_empty(), "{var}: no CONNECT seen");
+        assert!(
+            tunnels.iter().all(|t| t.target == format!("{host}:{port}")),
+            "{tunnels:?}"
+        );
+        fb.wait_log(
+            &format!("proxy {url} (from HTTPS_PROXY)"),
+            Duration::from_secs(5),
+        );
+        let _ = fb.stop(Duration::from_secs(20));
+    }
+}
+
+#[test]
+fn no_proxy_and_loopback_go_direct() {
+    if binary().is_none() {
+        return;
+    }
+    // An environment proxy never carries loopback traffic; the key's no_proxy is honoured.
+    let cases: [(&str, &str, bool); 2] = [
+        ("env-loopback", "", true),
+        (
+            "key-no-proxy",
+            "    proxy {P}\n    no_proxy 127.0.0.1\n",
+            false,
+        ),
+    ];
+    for (name, output, from_env) in cases {
+        let dir = workdir(&format!("proxy-{name}"));
+        let (emu, ca) = tls_emulator(&["127.0.0.1"], &dir);
+        let proxy = Proxy::start();
+        let output = format!(
+            "    ca_file {}\n{}",
+            ca.display(),
+            output.replace("{P}", &proxy.url())
+        );
+        let url = proxy.url();
+        let env: Vec<(&str, &str)> = if from_env {
+            vec![("HTTPS_PROXY", url.as_str())]
+        } else {
+            Vec::new()
+        };
+        let mut fb = deliver(name, &emu.endpoint(), &emu, &output, &env, &dir);
+        assert!(proxy.seen().is_empty(), "{name}: {:?}", proxy.seen());
+        let _ = fb.stop(Duration::from_secs(20));
+    }
+}

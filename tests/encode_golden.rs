@@ -323,3 +323,64 @@ fn a_key_text_over_4_kib_becomes_base64_of_its_bytes() {
     assert_eq!(p.decode.malformed, 0);
     assert_eq!(text, format!("{}\n", wrap(&base64(&key), "1")));
 }
+
+/// A record with a big `log` (`big` bytes of `unit`), a small `msg` and a number.
+fn oversize(unit: &str, big: usize) -> Vec<u8> {
+    let log = unit.repeat(big / unit.len());
+    event(|b| {
+        w::write_map_len(b, 3).unwrap();
+        w::write_str(b, "msg").unwrap();
+        w::write_str(b, "kept \"as is\"").unwrap();
+        w::write_str(b, "log").unwrap();
+        w::write_str(b, &log).unwrap();
+        w::write_str(b, "n").unwrap();
+        w::write_u32(b, 7).unwrap();
+    })
+}
+
+#[test]
+fn oversize_records_are_dropped_or_truncated_to_valid_one_line_json() {
+    use firehose_fanout::batch::MAX_RECORD_BYTES;
+    use firehose_fanout::codec::encode::TRUNCATED_MARKER;
+    // drop (the default)
+    let (p, _) = encode_with(&[], &oversize("a", 1_200_000));
+    assert_eq!((p.records.len(), p.oversize, p.truncated), (0, 1, 0));
+    // truncate: ASCII, multi-byte text, and text that JSON escapes
+    for unit in ["a", "é€😀", "\"\\\n"] {
+        let (p, text) = encode_with(
+            &[("oversize_policy", "truncate")],
+            &oversize(unit, 1_200_000),
+        );
+        assert_eq!(
+            (p.records.len(), p.oversize, p.truncated),
+            (1, 0, 1),
+            "{unit:?}"
+        );
+        let rec = p.records.get(0);
+        assert!(rec.len() <= MAX_RECORD_BYTES, "{}", rec.len());
+        // As little cut as fits: within a few bytes of the limit.
+        assert!(
+            rec.len() + 64 >= MAX_RECORD_BYTES,
+            "{unit:?}: {}",
+            rec.len()
+        );
+        assert_eq!(text.matches('\n').count(), 1, "one line");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let log = v["log"].as_str().expect("log");
+        assert!(log.ends_with(TRUNCATED_MARKER), "{unit:?}");
+        assert!(log.starts_with(unit));
+        assert_eq!(v["msg"], "kept \"as is\"");
+        assert_eq!(v["n"], 7);
+    }
+    // A record that fits is untouched.
+    let (p, text) = encode_with(&[("oversize_policy", "truncate")], &oversize("a", 1000));
+    assert_eq!((p.truncated, text.contains(TRUNCATED_MARKER)), (0, false));
+    // log_key: raw text cut on a character boundary.
+    let (p, text) = encode_with(
+        &[("oversize_policy", "truncate"), ("log_key", "log")],
+        &oversize("é", 1_200_000),
+    );
+    assert_eq!(p.truncated, 1);
+    assert!(text.ends_with(&format!("{TRUNCATED_MARKER}\n")));
+    assert!(p.records.get(0).len() <= MAX_RECORD_BYTES);
+}

@@ -51,7 +51,12 @@ pub struct Encoder {
     time_cache: Option<(EventTime, Vec<u8>)>,
     /// Output larger than this aborts the record (it could never be sent).
     limit: usize,
+    /// While truncating: string values longer than this many bytes are cut.
+    cap: Option<usize>,
 }
+
+/// Ends every string value cut by `oversize_policy truncate`, for the user to find.
+pub const TRUNCATED_MARKER: &str = "...[truncated by firehose_fanout]";
 
 impl Encoder {
     pub fn new(opts: EncodeOptions, limit: usize) -> Self {
@@ -62,11 +67,53 @@ impl Encoder {
             scratch: Vec::new(),
             time_cache: None,
             limit,
+            cap: None,
         }
     }
 
     pub fn options(&self) -> &EncodeOptions {
         &self.opts
+    }
+
+    /// As `encode`; a record over the limit is, with `oversize_policy truncate`, written
+    /// again with its longest string values cut (valid UTF-8 and JSON, still one line, each
+    /// cut ending in [`TRUNCATED_MARKER`]) as little as makes it fit. `Ok(true)`: cut.
+    pub fn encode_or_truncate(
+        &mut self,
+        ev: &Event<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, EncodeError> {
+        let start = out.len();
+        match self.encode(ev, out) {
+            Err(EncodeError::TooLarge(_)) if self.opts.truncate_oversize => {}
+            other => return other.map(|()| false),
+        }
+        // The longest cap that fits: binary search (an oversize record is rare).
+        let (mut lo, mut hi) = (0usize, self.limit);
+        let mut best = None;
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            out.truncate(start);
+            self.cap = Some(mid);
+            let fits = self.encode(ev, out).is_ok();
+            if fits {
+                best = Some(mid);
+                lo = mid + 1;
+            } else if mid == 0 {
+                break;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        out.truncate(start);
+        self.cap = best;
+        let r = match best {
+            Some(_) => self.encode(ev, out).map(|()| true),
+            // Too large even with every string cut: not strings that make it large.
+            None => Err(EncodeError::TooLarge(self.limit)),
+        };
+        self.cap = None;
+        r
     }
 
     /// Appends one record to `out`. On error `out` may hold a partial record: the caller
@@ -91,7 +138,11 @@ impl Encoder {
                 let vpos = lx.pos();
                 if let Header::Str { start, len } = lx.read()? {
                     // Raw text: the string itself, not a JSON string.
-                    out.extend_from_slice(String::from_utf8_lossy(lx.slice(start, len)).as_bytes());
+                    let (text, cut) = capped(lx.slice(start, len), self.cap);
+                    out.extend_from_slice(String::from_utf8_lossy(text).as_bytes());
+                    if cut {
+                        out.extend_from_slice(TRUNCATED_MARKER.as_bytes());
+                    }
                 } else {
                     lx = Lexer::at(ev.chunk, vpos);
                     self.value(&mut lx, out, 0, start)?;
@@ -233,7 +284,7 @@ impl Encoder {
                         first: true,
                     });
                 }
-                scalar => write_scalar(lx, scalar, out),
+                scalar => write_scalar(lx, scalar, out, self.cap),
             }
             // Close finished containers, then read the next value.
             loop {
@@ -282,7 +333,23 @@ impl Encoder {
     }
 }
 
-fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) {
+/// The first bytes of `s` up to `cap` (cut on a UTF-8 character boundary), and whether it
+/// was cut.
+fn capped(s: &[u8], cap: Option<usize>) -> (&[u8], bool) {
+    match cap {
+        Some(c) if s.len() > c => {
+            let mut end = c;
+            // Back off continuation bytes (10xxxxxx): never half a character.
+            while end > 0 && s[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+            (&s[..end], true)
+        }
+        _ => (s, false),
+    }
+}
+
+fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>, cap: Option<usize>) {
     match h {
         Header::Nil => out.extend_from_slice(b"null"),
         Header::Bool(true) => out.extend_from_slice(b"true"),
@@ -291,7 +358,14 @@ fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) {
         Header::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
         Header::F32(v) => write_float(out, v as f64),
         Header::F64(v) => write_float(out, v),
-        Header::Str { start, len } => write_str(out, lx.slice(start, len), None),
+        Header::Str { start, len } => match capped(lx.slice(start, len), cap) {
+            (s, false) => write_str(out, s, None),
+            (s, true) => {
+                let mut cut = s.to_vec();
+                cut.extend_from_slice(TRUNCATED_MARKER.as_bytes());
+                write_str(out, &cut, None);
+            }
+        },
         Header::Bin { start, len } => write_base64(out, lx.slice(start, len)),
         Header::Ext { ty: 0, len: 8, .. } => {
             let (sec, nsec) = lx.event_time(h).unwrap_or((0, 0));

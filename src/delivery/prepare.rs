@@ -16,6 +16,8 @@ pub struct Prepared {
     pub decode: DecodeStats,
     /// Records larger than Firehose's 1,000 KiB limit: dropped.
     pub oversize: usize,
+    /// Records larger than the limit cut to fit (`oversize_policy truncate`).
+    pub truncated: usize,
     /// Records without the configured `log_key`: dropped.
     pub missing_log_key: usize,
 }
@@ -45,8 +47,9 @@ pub fn prepare_keyed(
             Item::Malformed(_) => p.decode.malformed += 1,
             Item::Record(ev) => {
                 p.decode.records += 1;
-                match enc.encode(&ev, p.records.buffer()) {
-                    Ok(()) => {
+                match enc.encode_or_truncate(&ev, p.records.buffer()) {
+                    Ok(cut) => {
+                        p.truncated += usize::from(cut);
                         p.records.commit();
                         if let Some(k) = partition_key {
                             p.keys.push(encode::key_hash(&ev, k));
@@ -98,6 +101,17 @@ pub(super) fn encode_chunk(ctx: &Context, chunk: &[u8], tag: &str) -> Result<Pre
                 p.oversize, max_record
             ),
         );
+    }
+    if p.truncated > 0 {
+        log.limited(
+            "truncated",
+            Level::Warn,
+            format_args!(
+                "tag {tag}: cut {} record(s) larger than Firehose's limit of {} bytes to fit (oversize_policy truncate)",
+                p.truncated, max_record
+            ),
+        );
+        ctx.counters.add_truncated(p.truncated as u64);
     }
     if p.missing_log_key > 0 {
         log.limited(

@@ -107,6 +107,13 @@ metric!(
     "Log records dropped (over 1,000 KiB, or without log_key)."
 );
 metric!(
+    TRUNCATED,
+    "truncated_records_total",
+    Counter,
+    INSTANCE,
+    "Log records over 1,000 KiB cut to fit (oversize_policy truncate)."
+);
+metric!(
     MALFORMED,
     "malformed_events_total",
     Counter,
@@ -137,6 +144,7 @@ pub struct Counters {
     pub accepted_bytes: AtomicU64,
     pub retried_records: AtomicU64,
     pub dropped_records: AtomicU64,
+    pub truncated_records: AtomicU64,
     /// What Firehose bills for the accepted records (each rounded up to 5 KB).
     pub billed_bytes: AtomicU64,
     pub malformed_events: AtomicU64,
@@ -155,6 +163,9 @@ impl Counters {
     }
     pub fn add_dropped(&self, n: u64) {
         self.dropped_records.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_truncated(&self, n: u64) {
+        self.truncated_records.fetch_add(n, Ordering::Relaxed);
     }
     pub fn add_malformed(&self, n: u64) {
         self.malformed_events.fetch_add(n, Ordering::Relaxed);
@@ -212,6 +223,12 @@ impl Pusher {
             &DROPPED,
             &one,
             c.dropped_records.load(Ordering::Relaxed),
+        );
+        self.counter(
+            sink,
+            &TRUNCATED,
+            &one,
+            c.truncated_records.load(Ordering::Relaxed),
         );
         self.counter(
             sink,

@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
                 "single",
                 Framing {
                     aggregate_max: None,
+                    max_members: None,
                     compression: Compression::None,
                 },
             ),
@@ -84,6 +85,7 @@ fn bench(c: &mut Criterion) {
                 "aggregated",
                 Framing {
                     aggregate_max: Some(MAX_RECORD_BYTES),
+                    max_members: None,
                     compression: Compression::None,
                 },
             ),
@@ -91,6 +93,7 @@ fn bench(c: &mut Criterion) {
                 "aggregated+zstd",
                 Framing {
                     aggregate_max: Some(MAX_RECORD_BYTES),
+                    max_members: None,
                     compression: Compression::Zstd { level: 3 },
                 },
             ),

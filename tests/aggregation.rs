@@ -222,3 +222,79 @@ fn small_aggregates_never_make_a_call_of_more_than_500_firehose_records() {
     );
     ins.exit();
 }
+
+/// Dynamic partitioning whose processors include `RecordDeAggregation` with these
+/// parameters (and a JQ metadata extraction, as such streams have).
+fn deaggregating(params: &[(&str, &str)]) -> DestinationSpec {
+    let mut deagg = Processor::new("RecordDeAggregation");
+    for (k, v) in params {
+        deagg = deagg.with_parameter(*k, *v);
+    }
+    DestinationSpec::default()
+        .with_dynamic_partitioning(true)
+        .with_processing(ProcessingConfiguration::enabled(vec![
+            deagg,
+            Processor::new("MetadataExtraction")
+                .with_parameter(
+                    "MetadataExtractionQuery",
+                    "{ns: .kubernetes.namespace_name}",
+                )
+                .with_parameter("JsonParsingEngine", "JQ-1.6"),
+        ]))
+}
+
+#[test]
+fn dynamic_partitioning_with_deaggregation_gets_aggregates_of_at_most_500_records() {
+    let emu = emulator(vec![
+        StreamSpec::new("json").with_destination(deaggregating(&[("SubRecordType", "JSON")])),
+        StreamSpec::new("lines").with_destination(deaggregating(&[
+            ("SubRecordType", "DELIMITED"),
+            ("Delimiter", "Cg=="),
+        ])),
+        StreamSpec::new("pipe").with_destination(deaggregating(&[
+            ("SubRecordType", "DELIMITED"),
+            ("Delimiter", "fA=="),
+        ])),
+    ]);
+    let plugin = Plugin::load(common::plugin_path()).expect("load");
+    let n = 2_600u64;
+    for (i, s) in ["json", "lines", "pipe"].into_iter().enumerate() {
+        let ins = init(&plugin, &emu.endpoint(), s, &[]);
+        let first = i as u64 * n;
+        assert_eq!(ins.flush(&chunk(first, n), "t"), FLB_OK);
+        ins.exit();
+        let recs = emu.records(s);
+        let mut seqs: Vec<u64> = recs.iter().flat_map(|r| seqs_of(r)).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (first..first + n).collect::<Vec<_>>(), "{s}");
+        let most = recs.iter().map(|r| seqs_of(r).len()).max().unwrap_or(0);
+        if s == "pipe" {
+            // Split on another delimiter: newline-separated aggregates would not split.
+            assert_eq!(most, 1, "{s}: one log record per Firehose record");
+        } else {
+            assert_eq!(most, 500, "{s}: aggregates of up to 500 records");
+            assert_eq!(recs.len(), 6, "{s}: 2,600 records in 6 Firehose records");
+            let said = format!("delivery stream {s}: aggregates of at most 500 records");
+            assert!(flb_host::logs().iter().any(|l| l.message.contains(&said)));
+        }
+        assert_eq!(
+            emu.stats().streams[s].deaggregation_failed_records,
+            0,
+            "{s}"
+        );
+    }
+
+    // Records that are raw text (log_key) are not JSON objects: no JSON deaggregation.
+    let ins = init(&plugin, &emu.endpoint(), "json", &[("log_key", "log")]);
+    let before = emu.records("json").len();
+    assert_eq!(ins.flush(&chunk(10_000, 50), "t"), FLB_OK);
+    ins.exit();
+    assert_eq!(emu.records("json").len(), before + 50);
+
+    // Forced on (`aggregation on`) the cap does not apply: the emulator sees what
+    // Firehose's deaggregation would refuse.
+    let ins = init(&plugin, &emu.endpoint(), "lines", &[("aggregation", "on")]);
+    assert_eq!(ins.flush(&chunk(20_000, 1_000), "t"), FLB_OK);
+    ins.exit();
+    assert_eq!(emu.stats().streams["lines"].deaggregation_failed_records, 1);
+}

@@ -1,6 +1,7 @@
 //! How the plugin's calls leave a real Fluent Bit: through a proxy (the `proxy` key with
 //! credentials, `https_proxy` / `HTTPS_PROXY` from the environment, `no_proxy`), and with
-//! the plugin's user agent. A forward-proxy stand-in on 127.0.0.1 counts the tunnels.
+//! the plugin's user agent. A forward-proxy stand-in on 127.0.0.1 counts the tunnels. And
+//! what they carry to a stream with dynamic partitioning: aggregates deaggregation splits.
 
 mod common;
 
@@ -8,7 +9,10 @@ use common::fluent_bit::{
     binary, lost_and_duplicated, start_tail, wait_delivered, workdir, Extra, FluentBit,
 };
 use common::proxy::Proxy;
-use firehose_emulator::{Emulator, EmulatorConfig, StreamSpec, TlsIdentity};
+use firehose_emulator::{
+    DestinationSpec, Emulator, EmulatorConfig, ProcessingConfiguration, Processor, StreamSpec,
+    TlsIdentity,
+};
 use std::time::Duration;
 
 const STREAMS: [&str; 2] = ["px-0", "px-1"];
@@ -187,4 +191,50 @@ fn no_proxy_and_loopback_go_direct() {
         assert!(proxy.seen().is_empty(), "{name}: {:?}", proxy.seen());
         let _ = fb.stop(Duration::from_secs(20));
     }
+}
+
+#[test]
+fn dynamic_partitioning_with_json_deaggregation_gets_aggregates_it_can_split() {
+    let Some(bin) = binary() else { return };
+    let dest = DestinationSpec::default()
+        .with_dynamic_partitioning(true)
+        .with_processing(ProcessingConfiguration::enabled(vec![Processor::new(
+            "RecordDeAggregation",
+        )
+        .with_parameter("SubRecordType", "JSON")]));
+    let emu = Emulator::start(EmulatorConfig {
+        streams: vec![StreamSpec::new("dp").with_destination(dest)],
+        ..Default::default()
+    })
+    .expect("emulator");
+    let dir = workdir("dynamic-partitioning");
+    let n = 20_000u64;
+    let extra = Extra {
+        output: "    workers 2\n",
+        ..Extra::default()
+    };
+    let (_, mut fb) = start_tail(&bin, &dir, &emu.endpoint(), &["dp"], (0..n, 40), extra);
+    let seen = wait_delivered(&emu, &["dp"], n as usize, Duration::from_secs(60));
+    assert_eq!(lost_and_duplicated(&seen, n), (0, 0), "{}", fb.tail());
+    let records = emu.records("dp");
+    let most = records
+        .iter()
+        .map(|r| r.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most <= 500 && most > 100,
+        "at most 500 per aggregate: {most}"
+    );
+    assert!(
+        records.len() < n as usize / 100,
+        "{} Firehose records",
+        records.len()
+    );
+    assert_eq!(emu.stats().streams["dp"].deaggregation_failed_records, 0);
+    fb.wait_log(
+        "delivery stream dp: aggregates of at most 500 records (dynamic partitioning that splits JSON",
+        Duration::from_secs(5),
+    );
+    let _ = fb.stop(Duration::from_secs(20));
 }

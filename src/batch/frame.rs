@@ -9,6 +9,9 @@ use std::ops::Range;
 pub struct Framing {
     /// Pack log records into Firehose records of up to this many bytes (None: one each).
     pub aggregate_max: Option<usize>,
+    /// At most this many log records in one aggregate (a reader that splits aggregates
+    /// again, such as dynamic partitioning's deaggregation, takes at most 500).
+    pub max_members: Option<usize>,
     pub compression: crate::batch::compress::Compression,
 }
 
@@ -49,7 +52,12 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
         // Measure first, then copy into a buffer of the exact size (no doubling).
         let mut len = records.record_len(batch[k] as usize);
         k += 1;
-        while max > 0 && k < batch.len() && len + records.record_len(batch[k] as usize) <= max {
+        let members = framing.max_members.unwrap_or(usize::MAX);
+        while max > 0
+            && k < batch.len()
+            && k - start < members
+            && len + records.record_len(batch[k] as usize) <= max
+        {
             len += records.record_len(batch[k] as usize);
             k += 1;
         }

@@ -40,12 +40,14 @@ fn frames_aggregate_up_to_the_limit_and_bill_by_5kb() {
     let idx: Vec<u32> = (0..5).collect();
     let plain = Framing {
         aggregate_max: None,
+        max_members: None,
         compression: Compression::None,
     };
     let f = frame(&r, &idx, plain).unwrap();
     assert_eq!(f.len(), 5);
     let agg = Framing {
         aggregate_max: Some(6100),
+        max_members: None,
         compression: Compression::None,
     };
     let f = frame(&r, &idx, agg).unwrap();
@@ -58,6 +60,7 @@ fn frames_aggregate_up_to_the_limit_and_bill_by_5kb() {
     assert_eq!(billed_bytes(5121), 10240);
     let gz = Framing {
         aggregate_max: Some(1 << 20),
+        max_members: None,
         compression: Compression::Gzip { level: 6 },
     };
     let f = frame(&r, &idx, gz).unwrap();
@@ -108,6 +111,7 @@ fn aggregated_split_cuts_on_billing_units() {
     use crate::batch::compress::Compression;
     let agg = Framing {
         aggregate_max: Some(MAX_RECORD_BYTES),
+        max_members: None,
         compression: Compression::None,
     };
     // 2,000 records of 103 bytes (206,000 bytes: 41 units at least) over 4 streams.
@@ -144,6 +148,7 @@ fn full_aggregates_end_on_a_unit() {
         &idx,
         Framing {
             aggregate_max: Some(12_000),
+            max_members: None,
             compression: Compression::None,
         },
     )
@@ -186,6 +191,7 @@ fn one_call_never_carries_more_than_500_firehose_records_or_4_mib() {
     let idx: Vec<u32> = (0..6000).collect();
     let small = Framing {
         aggregate_max: Some(1024),
+        max_members: None,
         compression: Compression::None,
     };
     let f = frame(&r, &idx, small).unwrap();
@@ -200,6 +206,7 @@ fn one_call_never_carries_more_than_500_firehose_records_or_4_mib() {
     let idx: Vec<u32> = (0..8).collect();
     let plain = Framing {
         aggregate_max: None,
+        max_members: None,
         compression: Compression::None,
     };
     let f = frame(&r, &idx, plain).unwrap();
@@ -221,6 +228,7 @@ fn an_aggregate_that_compression_makes_too_large_is_cut() {
     let idx: Vec<u32> = (0..10).collect();
     let gz = Framing {
         aggregate_max: Some(MAX_RECORD_BYTES),
+        max_members: None,
         compression: Compression::Gzip { level: 1 },
     };
     let f = frame(&r, &idx, gz).unwrap();

@@ -67,6 +67,7 @@ impl Job {
             };
             let framing = Framing {
                 aggregate_max: out.stream.aggregates().then_some(aggregate_max),
+                max_members: out.stream.aggregate_members(),
                 compression,
             };
             let frames = match batch::frame(&records, &out.idx, framing) {

@@ -3,17 +3,127 @@
 //! together). Data only: the instance's background tasks act on it.
 
 use crate::firehose::put::short_error;
+use crate::schedule::Packing;
 use aws_sdk_firehose::error::SdkError;
-use aws_sdk_firehose::types::DeliveryStreamStatus;
+use aws_sdk_firehose::types::{
+    DeliveryStreamDescription, DeliveryStreamStatus, ExtendedS3DestinationDescription, Processor,
+    ProcessorType,
+};
 
 /// What a DescribeDeliveryStream says that matters here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Described {
     pub active: bool,
-    /// S3 destination without record-level processing (no Lambda processor, no dynamic
-    /// partitioning): packing many log records into one Firehose record changes nothing
-    /// for the reader.
-    pub aggregatable: bool,
+    pub reader: Reader,
+}
+
+/// What the destination does with each Firehose record, which decides whether several
+/// log records may share one (`aggregation auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// S3 without record-level processing: an aggregate of lines is what it writes anyway.
+    PlainS3,
+    /// Dynamic partitioning that first splits each record again (the `RecordDeAggregation`
+    /// processor): JSON objects, or lines (`DELIMITED` with a newline).
+    Deaggregates { json: bool },
+    /// Anything that looks at each record as one (a Lambda processor, dynamic partitioning
+    /// without deaggregation or on another delimiter, other destinations).
+    PerRecord,
+}
+
+/// Sub-records `RecordDeAggregation` splits one Firehose record into, at most.
+pub const MAX_SUB_RECORDS: usize = 500;
+
+impl Reader {
+    /// How to pack log records for this reader: `raw_text` records (`log_key`) are not JSON
+    /// objects, and compressed aggregates cannot be split again.
+    pub fn packing(self, raw_text: bool, compressed: bool) -> Packing {
+        match self {
+            Reader::PlainS3 => Packing::Aggregate { max_members: None },
+            Reader::Deaggregates { json } if !(compressed || json && raw_text) => {
+                Packing::Aggregate {
+                    max_members: Some(MAX_SUB_RECORDS),
+                }
+            }
+            _ => Packing::Single,
+        }
+    }
+
+    /// Why, for the log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reader::PlainS3 => "S3 without record processing",
+            Reader::Deaggregates { json: true } => {
+                "dynamic partitioning that splits JSON records again (RecordDeAggregation)"
+            }
+            Reader::Deaggregates { json: false } => {
+                "dynamic partitioning that splits lines again (RecordDeAggregation)"
+            }
+            Reader::PerRecord => "the destination processes each record as one",
+        }
+    }
+
+    fn of(d: &DeliveryStreamDescription) -> Reader {
+        let readers: Vec<Reader> = d
+            .destinations()
+            .iter()
+            .map(|dest| match dest.extended_s3_destination_description() {
+                Some(x) => extended_s3(x),
+                None if dest.s3_destination_description().is_some() => Reader::PlainS3,
+                None => Reader::PerRecord,
+            })
+            .collect();
+        match readers.first() {
+            Some(&first) if readers.iter().all(|&r| r == first) => first,
+            _ => Reader::PerRecord,
+        }
+    }
+}
+
+fn extended_s3(x: &ExtendedS3DestinationDescription) -> Reader {
+    let processors: &[Processor] = match x.processing_configuration() {
+        Some(p) if p.enabled().unwrap_or(true) => p.processors(),
+        _ => &[],
+    };
+    let partitioning = x
+        .dynamic_partitioning_configuration()
+        .is_some_and(|p| p.enabled().unwrap_or(false));
+    if !partitioning {
+        return if processors.is_empty() {
+            Reader::PlainS3
+        } else {
+            Reader::PerRecord
+        };
+    }
+    let param = |p: &Processor, name: &str| {
+        p.parameters()
+            .iter()
+            .find(|x| x.parameter_name().as_str() == name)
+            .map(|x| x.parameter_value().to_string())
+    };
+    let mut deaggregation = None;
+    for p in processors {
+        match p.r#type() {
+            ProcessorType::RecordDeAggregation => {
+                deaggregation = match param(p, "SubRecordType").as_deref() {
+                    Some("JSON") => Some(true),
+                    // A newline (base64 "Cg==") or the default delimiter.
+                    Some("DELIMITED") => match param(p, "Delimiter").as_deref() {
+                        None | Some("Cg==") => Some(false),
+                        Some(_) => return Reader::PerRecord,
+                    },
+                    _ => return Reader::PerRecord,
+                };
+            }
+            // Work on the records deaggregation leaves: no harm.
+            ProcessorType::MetadataExtraction | ProcessorType::AppendDelimiterToRecord => {}
+            _ => return Reader::PerRecord,
+        }
+    }
+    match deaggregation {
+        Some(json) => Reader::Deaggregates { json },
+        None => Reader::PerRecord,
+    }
 }
 
 /// Describes one stream. `Ok(None)`: it does not exist.
@@ -29,20 +139,7 @@ pub async fn describe(
     {
         Ok(d) => Ok(d.delivery_stream_description().map(|d| Described {
             active: d.delivery_stream_status() == &DeliveryStreamStatus::Active,
-            aggregatable: !d.destinations().is_empty()
-                && d.destinations().iter().all(|dest| {
-                    if let Some(x) = dest.extended_s3_destination_description() {
-                        let processing = x.processing_configuration().is_some_and(|p| {
-                            p.enabled().unwrap_or(true) && !p.processors().is_empty()
-                        });
-                        let partitioning = x
-                            .dynamic_partitioning_configuration()
-                            .is_some_and(|p| p.enabled().unwrap_or(false));
-                        !processing && !partitioning
-                    } else {
-                        dest.s3_destination_description().is_some()
-                    }
-                }),
+            reader: Reader::of(d),
         })),
         Err(e)
             if e.as_service_error()
@@ -56,7 +153,7 @@ pub async fn describe(
             let status = r.raw().body().bytes().and_then(status_from_raw);
             Ok(Some(Described {
                 active: status.is_none_or(|s| s == "ACTIVE"),
-                aggregatable: false,
+                reader: Reader::PerRecord,
             }))
         }
         Err(e) => Err(format!(

@@ -144,6 +144,8 @@ impl Instance {
             aggregation: config.aggregation,
             interval: config.discovery_interval,
             configured: config.streams.len(),
+            raw_text: config.encode.log_key.is_some(),
+            compressed: config.compression != crate::config::Compression::None,
         });
         if config.aggregation == Aggregation::Auto && !config.streams.is_empty() {
             // Aggregate only where the destination shows the reader cannot tell. Streams

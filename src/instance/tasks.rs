@@ -3,8 +3,8 @@
 
 use crate::config::Aggregation;
 use crate::delivery::Context;
-use crate::firehose::discover::{describe, discover};
-use crate::schedule::Router;
+use crate::firehose::discover::{describe, discover, Reader};
+use crate::schedule::{Packing, Router};
 use crate::telemetry::log::{Level, Logger};
 use crate::telemetry::metrics::{Counters, Reporter, Snapshot};
 use std::sync::Arc;
@@ -20,6 +20,10 @@ pub(super) struct Streams {
     pub interval: Duration,
     /// How many streams are configured by name.
     pub configured: usize,
+    /// Records are raw text (`log_key`), not JSON objects.
+    pub raw_text: bool,
+    /// Firehose records are compressed (`compression`).
+    pub compressed: bool,
 }
 
 impl Streams {
@@ -39,7 +43,7 @@ impl Streams {
         while let Some(joined) = calls.join_next().await {
             let Ok((name, d)) = joined else { continue };
             match d {
-                Ok(Some(d)) => self.router.set_aggregates(&name, d.aggregatable),
+                Ok(Some(d)) => self.set_packing(&name, d.reader),
                 Ok(None) => {
                     self.log.warn(format_args!(
                         "delivery stream {name} does not exist (yet): records go to the other streams until it does"
@@ -55,6 +59,23 @@ impl Streams {
             }
         }
         unknown
+    }
+
+    /// Packs records for what the stream's destination does with them.
+    fn set_packing(&self, name: &str, reader: Reader) {
+        let packing = reader.packing(self.raw_text, self.compressed);
+        self.router.set_packing(name, packing);
+        let decision = match packing {
+            Packing::Single => "one log record per Firehose record".to_string(),
+            Packing::Aggregate { max_members: None } => "aggregated".to_string(),
+            Packing::Aggregate {
+                max_members: Some(m),
+            } => format!("aggregates of at most {m} records"),
+        };
+        self.log.info(format_args!(
+            "delivery stream {name}: {decision} ({})",
+            reader.describe()
+        ));
     }
 
     /// Describes `unknown` streams again, after 1 s and then twice as long each time up to
@@ -98,7 +119,7 @@ impl Streams {
         if self.aggregation == Aggregation::Auto {
             for (name, d) in &found {
                 if let Some(d) = d {
-                    self.router.set_aggregates(name, d.aggregatable);
+                    self.set_packing(name, d.reader);
                 }
             }
         }

@@ -41,6 +41,16 @@ pub struct RouterOptions {
     pub aggregate_default: bool,
 }
 
+/// How log records of a stream are packed into Firehose records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// One log record per Firehose record: the reader sees each.
+    Single,
+    /// Many per Firehose record, at most `max_members` where the reader splits them again
+    /// (dynamic partitioning's deaggregation takes 500).
+    Aggregate { max_members: Option<usize> },
+}
+
 /// A batch placed on a stream: send after `wait`.
 #[derive(Debug, Clone)]
 pub struct Placement {

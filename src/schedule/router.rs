@@ -2,7 +2,7 @@
 //! when (placement), and key affinity (rendezvous hashing).
 
 use super::stream::*;
-use super::{Placement, RouterOptions};
+use super::{Packing, Placement, RouterOptions};
 use crate::telemetry::log::Logger;
 use crate::telemetry::metrics::StreamStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,7 +101,9 @@ impl Router {
     /// Tokens a batch takes on stream `s`: aggregates count as Firehose records.
     pub(super) fn need(&self, s: &Stream, records: usize, bytes: usize) -> [f64; 3] {
         let frames = if s.aggregates() {
-            bytes.div_ceil(self.opts.aggregate_max.max(1)).max(1)
+            let by_bytes = bytes.div_ceil(self.opts.aggregate_max.max(1)).max(1);
+            let by_members = s.aggregate_members().map_or(1, |m| records.div_ceil(m));
+            by_bytes.max(by_members)
         } else {
             records
         };
@@ -115,10 +117,10 @@ impl Router {
         !streams.is_empty() && streams.iter().all(|s| s.aggregates())
     }
 
-    /// Sets whether the stream `name` aggregates.
-    pub fn set_aggregates(&self, name: &str, on: bool) {
+    /// Sets how the stream `name` packs log records.
+    pub fn set_packing(&self, name: &str, packing: Packing) {
         if let Some(s) = self.streams().iter().find(|s| s.name == name) {
-            s.set_aggregates(on);
+            s.set_packing(packing);
         }
     }
 

@@ -2,9 +2,9 @@
 //! rate (AIMD), calls in flight, recent latency, and its health (in the rotation, or out and
 //! when to probe it).
 
-use super::{Quota, RouterOptions};
+use super::{Packing, Quota, RouterOptions};
 use crate::telemetry::metrics::StreamStats;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -95,8 +95,9 @@ pub struct Stream {
     pub stats: Arc<StreamStats>,
     /// Hash of the name, for rendezvous hashing.
     pub(super) name_hash: u64,
-    /// Many log records go into one Firehose record (where the reader cannot tell).
-    pub(super) aggregate: AtomicBool,
+    /// Log records one Firehose record may carry: 0 = one (no aggregation), `usize::MAX`
+    /// = as many as fit `aggregation_max_bytes`, else at most that many.
+    pub(super) aggregate: AtomicUsize,
     pub(super) state: Mutex<State>,
 }
 
@@ -119,7 +120,11 @@ impl Stream {
             debt: AtomicUsize::new(0),
             stats,
             name_hash: xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
-            aggregate: AtomicBool::new(opts.aggregate_default),
+            aggregate: AtomicUsize::new(if opts.aggregate_default {
+                usize::MAX
+            } else {
+                0
+            }),
             state: Mutex::new(State {
                 scale: 1.0,
                 tokens: [
@@ -205,11 +210,20 @@ impl Stream {
     }
 
     pub fn aggregates(&self) -> bool {
-        self.aggregate.load(Ordering::Relaxed)
+        self.aggregate.load(Ordering::Relaxed) > 0
     }
 
-    pub fn set_aggregates(&self, on: bool) {
-        self.aggregate.store(on, Ordering::Relaxed)
+    /// The most log records in one aggregate, when the reader limits it.
+    pub fn aggregate_members(&self) -> Option<usize> {
+        Some(self.aggregate.load(Ordering::Relaxed)).filter(|&m| m > 0 && m < usize::MAX)
+    }
+
+    pub fn set_packing(&self, packing: Packing) {
+        let v = match packing {
+            Packing::Single => 0,
+            Packing::Aggregate { max_members } => max_members.unwrap_or(usize::MAX).max(1),
+        };
+        self.aggregate.store(v, Ordering::Relaxed)
     }
 }
 

@@ -224,6 +224,37 @@ impl DestinationSpec {
             .is_some_and(|p| p.has_processor("AppendDelimiterToRecord"))
     }
 
+    /// With dynamic partitioning and an enabled `RecordDeAggregation` processor: the
+    /// delimiter records are split on (`SubRecordType` `JSON`: a newline between objects;
+    /// `DELIMITED`: the base64 `Delimiter` parameter, decoded; a newline if it is absent).
+    pub fn deaggregation_delimiter(&self) -> Option<Vec<u8>> {
+        let partitioning = self
+            .dynamic_partitioning_configuration
+            .as_ref()
+            .is_some_and(|d| d.enabled == Some(true));
+        let p = self.processing_configuration.as_ref()?;
+        if !partitioning || p.enabled != Some(true) {
+            return None;
+        }
+        let deagg = p
+            .processors
+            .iter()
+            .find(|p| p.processor_type == "RecordDeAggregation")?;
+        match deagg.parameter("SubRecordType") {
+            Some("DELIMITED") => Some(
+                deagg
+                    .parameter("Delimiter")
+                    .and_then(|d| {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD.decode(d).ok()
+                    })
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| b"\n".to_vec()),
+            ),
+            _ => Some(b"\n".to_vec()),
+        }
+    }
+
     /// Reads an `ExtendedS3DestinationConfiguration` (or the older
     /// `S3DestinationConfiguration`) object of a `CreateDeliveryStream`
     /// request.

@@ -528,6 +528,7 @@ impl Inner {
             None => default_limits,
         };
         let delimiter = stream.spec.destination.appends_delimiter();
+        let deaggregation = stream.spec.destination.deaggregation_delimiter();
         let second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut per_record_throttled = false;
         let mut opened_buffer = false;
@@ -564,6 +565,11 @@ impl Inner {
             *id_counter += 1;
             let record_id = format!("{:016x}{:016x}", *id_prefix, *id_counter);
             stream.stats.count_accepted(second, data.len());
+            if let Some(d) = &deaggregation {
+                if sub_records(&data, d) > crate::stats::MAX_SUB_RECORDS {
+                    stream.stats.deaggregation_failed_records += 1;
+                }
+            }
             if let Some(out) = output.as_mut() {
                 let target = BufferTarget {
                     stream: name,
@@ -916,4 +922,24 @@ mod tests {
         assert_eq!(stats.streams["q"].throttled_records, 2);
         assert_eq!(stats.streams["q"].accepted_records, 3);
     }
+}
+
+/// Non-empty pieces of `data` split on `delim` (the sub-records deaggregation finds).
+fn sub_records(data: &[u8], delim: &[u8]) -> usize {
+    if delim.is_empty() {
+        return 1;
+    }
+    let mut n = 0;
+    let mut start = 0;
+    let mut i = 0;
+    while i + delim.len() <= data.len() {
+        if &data[i..i + delim.len()] == delim {
+            n += usize::from(i > start);
+            i += delim.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    n + usize::from(data.len() > start)
 }

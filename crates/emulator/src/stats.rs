@@ -43,6 +43,9 @@ pub struct Stats {
     pub streams: BTreeMap<String, StreamStats>,
 }
 
+/// Sub-records one Firehose record may hold for `RecordDeAggregation`.
+pub const MAX_SUB_RECORDS: usize = 500;
+
 /// Counters of one delivery stream.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamStats {
@@ -57,6 +60,11 @@ pub struct StreamStats {
     /// What Firehose would bill for the accepted records: each rounded up to 5 KB.
     #[serde(default)]
     pub billed_bytes: u64,
+    /// Accepted records that dynamic partitioning's `RecordDeAggregation` could not
+    /// split (more than [`MAX_SUB_RECORDS`] sub-records): Firehose sends those to the
+    /// error output prefix, not to their partitions.
+    #[serde(default)]
+    pub deaggregation_failed_records: u64,
     /// Records answered with an `ErrorCode` (injected failures and
     /// per-record throttling), or single `PutRecord`s failed that way.
     pub failed_records: u64,

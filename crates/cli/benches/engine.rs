@@ -1,0 +1,428 @@
+//! Issue 14: the plugin inside the real Fluent Bit, side by side with the `null` output and
+//! the core `kinesis_firehose` plugin, on the same files.
+//!
+//! Fluent Bit (`FLUENT_BIT_BIN`, else `../shared/fluent-bit/bin/fluent-bit`) tails a JSON-lines
+//! file with `Exit_On_Eof On` (it exits once the file is read and every chunk flushed),
+//! `Mem_Buf_Limit 64M`, outputs with `workers 2`; the Firehose stand-in (in this process,
+//! TLS with its own CA, on 127.0.0.1:443, because the core plugin always dials 443) has no
+//! quotas. Per run: wall time, Fluent Bit's CPU seconds and peak RSS (from `wait4`), and
+//! the records at the receiving end (lost, duplicated, by `seq`). "Marginal" is minus the
+//! `null` output's run of the same round. Runs alternate, three rounds.
+//!
+//! Variants: `null`; `kinesis_firehose` (1 stream, the core plugin's defaults); and
+//! `firehose_fanout` in the default configuration (4 streams, sync, aggregation auto,
+//! `stream_bytes_per_second 1000MiB` so the stand-in's speed, not the quota, is the limit),
+//! then `delivery_mode async`, `compression gzip`, `compression zstd`.
+//!
+//! `cargo bench -p firehose-fanout-cli --bench engine` (~6 min)
+
+mod common;
+
+use common::*;
+use firehose_emulator::{Emulator, EmulatorConfig, StreamSpec, TlsIdentity};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const STREAMS: [&str; 4] = ["eng-0", "eng-1", "eng-2", "eng-3"];
+/// Rounds, and a fraction of the records, for a quick look: `ENGINE_ROUNDS`, `ENGINE_SCALE`.
+fn rounds() -> usize {
+    std::env::var("ENGINE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn scale() -> f64 {
+    std::env::var("ENGINE_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
+}
+
+struct Workload {
+    name: &'static str,
+    records: u64,
+    line: fn(u64) -> String,
+}
+
+fn small_line(seq: u64) -> String {
+    format!("{{\"seq\":{seq},\"level\":\"info\",\"log\":\"GET /api/v1/items 200 12ms user=42 req={seq:08x}\"}}")
+}
+
+fn k8s_line(seq: u64) -> String {
+    let log = format!(
+        "2026-12-01T10:00:00.123Z INFO  [http-nio-8080-exec-7] c.e.checkout.OrderController : order {seq:010} accepted for customer 7731, 3 items, total 129.90 EUR, payment authorised by provider psp-2, shipping standard, warehouse eu-central-1b"
+    );
+    format!(
+        "{{\"seq\":{seq},\"log\":\"{log}\",\"stream\":\"stdout\",\"time\":\"2026-12-01T10:00:00.123456789Z\",\"kubernetes\":{{\"pod_name\":\"checkout-7d9f8c6b5-x2k4p\",\"namespace_name\":\"shop\",\"pod_id\":\"6f1c2a3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b\",\"labels\":{{\"app\":\"checkout\",\"pod-template-hash\":\"7d9f8c6b5\",\"version\":\"v2.14.1\",\"team\":\"payments\"}},\"annotations\":{{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9102\"}},\"host\":\"ip-10-0-12-34.eu-central-1.compute.internal\",\"container_name\":\"web\",\"docker_id\":\"4b8e2f1a9c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f\",\"container_hash\":\"registry.example.com/shop/checkout@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"container_image\":\"registry.example.com/shop/checkout:v2.14.1\"}}}}"
+    )
+}
+
+struct Variant {
+    name: &'static str,
+    output: fn(&Path, u16) -> String,
+}
+
+fn null_output(_: &Path, _: u16) -> String {
+    "[OUTPUT]\n    Name    null\n    Match   *\n    workers 2\n".into()
+}
+
+fn core_output(ca: &Path, _: u16) -> String {
+    format!(
+        "[OUTPUT]\n    Name            kinesis_firehose\n    Match           *\n    region          us-east-1\n    delivery_stream {}\n    endpoint        127.0.0.1\n    tls.ca_file     {}\n    workers         2\n    Retry_Limit     False\n",
+        STREAMS[0],
+        ca.display()
+    )
+}
+
+fn fanout(ca: &Path, port: u16, extra: &str) -> String {
+    format!(
+        "[OUTPUT]\n    Name                    firehose_fanout\n    Match                   *\n    region                  us-east-1\n    endpoint                https://127.0.0.1:{port}\n    ca_file                 {}\n    delivery_streams        {}\n    stream_bytes_per_second 1000MiB\n    workers                 2\n    Retry_Limit             False\n{extra}",
+        ca.display(),
+        STREAMS.join(",")
+    )
+}
+
+fn fanout_sync(ca: &Path, port: u16) -> String {
+    fanout(ca, port, "")
+}
+fn fanout_async(ca: &Path, port: u16) -> String {
+    fanout(ca, port, "    delivery_mode           async\n")
+}
+fn fanout_gzip(ca: &Path, port: u16) -> String {
+    fanout(ca, port, "    compression             gzip\n")
+}
+fn fanout_zstd(ca: &Path, port: u16) -> String {
+    fanout(ca, port, "    compression             zstd\n")
+}
+
+/// What one Fluent Bit run cost.
+struct Run {
+    wall: f64,
+    cpu: f64,
+    max_rss: u64,
+    lost: u64,
+    duplicated: u64,
+    exit: i32,
+}
+
+fn fluent_bit() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FLUENT_BIT_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let root = target_dir().parent()?.to_path_buf();
+    let p = root.parent()?.join("shared/fluent-bit/bin/fluent-bit");
+    p.exists().then_some(p)
+}
+
+fn plugin() -> PathBuf {
+    // The bench profile builds the cdylib next to the CLI (target/release/deps).
+    let dir = cli().parent().map(Path::to_path_buf).unwrap_or_default();
+    let direct = dir.join("libfirehose_fanout.so");
+    if direct.exists() {
+        direct
+    } else {
+        dir.join("deps").join("libfirehose_fanout.so")
+    }
+}
+
+fn write_input(dir: &Path, w: &Workload) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{}.jsonl", w.name));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    for seq in 0..w.records {
+        f.write_all((w.line)(seq).as_bytes())?;
+        f.write_all(b"\n")?;
+    }
+    f.flush()?;
+    Ok(path)
+}
+
+/// Runs Fluent Bit to the end of `input`; CPU and peak RSS from the kernel's accounting.
+fn run_fluent_bit(
+    bin: &Path,
+    dir: &Path,
+    input: &Path,
+    output: &str,
+) -> anyhow::Result<(f64, f64, u64, i32)> {
+    let parsers = dir.join("parsers.conf");
+    std::fs::write(&parsers, "[PARSER]\n    Name   json\n    Format json\n")?;
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Flush        1\n    Grace        30\n    Log_Level    warn\n    Parsers_File {}\n\n[INPUT]\n    Name              tail\n    Path              {}\n    Parser            json\n    Read_from_Head    On\n    Exit_On_Eof       On\n    Mem_Buf_Limit     64M\n    Buffer_Chunk_Size 256k\n    Buffer_Max_Size   256k\n\n{output}",
+            parsers.display(),
+            input.display()
+        ),
+    )?;
+    let log = std::fs::File::create(dir.join("fluent-bit.log"))?;
+    let start = Instant::now();
+    let child = Command::new(bin)
+        .arg("-e")
+        .arg(plugin())
+        .arg("-c")
+        .arg(&conf)
+        .env("AWS_ACCESS_KEY_ID", "AKIDENGINEBENCH")
+        .env("AWS_SECRET_ACCESS_KEY", "engine-bench-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/engine-bench")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/engine-bench")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    // Peak RSS from VmHWM, read until the process ends: wait4's ru_maxrss would also count
+    // the pages the child shared with this process before its exec.
+    let status_path = format!("/proc/{pid}/status");
+    let sampler = std::thread::spawn(move || {
+        let mut hwm = 0u64;
+        while let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                hwm = hwm.max(kb * 1024);
+            }
+            if s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        hwm
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid out-pointers.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(rc == pid, "wait4 failed");
+    let max_rss = sampler.join().unwrap_or(0);
+    let wall = start.elapsed().as_secs_f64();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    let exit = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((wall, cpu, max_rss, exit))
+}
+
+/// A Firehose record as the reader gets it: gzip and zstd (multi-member) undone.
+fn decompress(rec: Vec<u8>) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if rec.starts_with(&[0x1f, 0x8b]) {
+        let _ = flate2::read::MultiGzDecoder::new(&rec[..]).read_to_end(&mut out);
+        out
+    } else if rec.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::decode_all(&rec[..]).unwrap_or_default()
+    } else {
+        rec
+    }
+}
+
+fn count(emu: &Emulator, n: u64) -> (u64, u64) {
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    for s in STREAMS {
+        for rec in emu.records(s) {
+            let rec = decompress(rec);
+            for line in rec.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                if let Some(seq) = parse_seq(line) {
+                    *seen.entry(seq).or_default() += 1;
+                }
+            }
+        }
+    }
+    let lost = (0..n).filter(|s| !seen.contains_key(s)).count() as u64;
+    let dup = seen.values().map(|&c| u64::from(c.saturating_sub(1))).sum();
+    (lost, dup)
+}
+
+fn main() -> anyhow::Result<()> {
+    let machine_at_start = print_machine(
+        "issue 14: the real engine, side by side (null / kinesis_firehose / firehose_fanout)",
+    );
+    let Some(bin) = fluent_bit() else {
+        println!("no Fluent Bit binary (set FLUENT_BIT_BIN): nothing to measure");
+        return Ok(());
+    };
+    let identity = TlsIdentity::generate()?;
+    let work = scratch("engine");
+    let ca = identity.write_ca(&work)?;
+    let n = |records: f64| (records * scale()) as u64;
+    let workloads = [
+        Workload {
+            name: "small lines",
+            records: n(1e6),
+            line: small_line,
+        },
+        Workload {
+            name: "Kubernetes lines",
+            records: n(3e5),
+            line: k8s_line,
+        },
+    ];
+    let variants = [
+        Variant {
+            name: "null",
+            output: null_output,
+        },
+        Variant {
+            name: "kinesis_firehose (1 stream)",
+            output: core_output,
+        },
+        Variant {
+            name: "firehose_fanout (4 streams, sync)",
+            output: fanout_sync,
+        },
+        Variant {
+            name: "firehose_fanout async",
+            output: fanout_async,
+        },
+        Variant {
+            name: "firehose_fanout gzip",
+            output: fanout_gzip,
+        },
+        Variant {
+            name: "firehose_fanout zstd",
+            output: fanout_zstd,
+        },
+    ];
+    let mut rows = Vec::new();
+    let mut raw = Vec::new();
+    for (wi, w) in workloads.iter().enumerate() {
+        let input_dir = work.join(format!("input-{wi}"));
+        std::fs::create_dir_all(&input_dir)?;
+        let input = write_input(&input_dir, w)?;
+        let line_bytes = std::fs::metadata(&input)?.len() as f64 / w.records as f64;
+        let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+        for round in 0..rounds() {
+            for v in &variants {
+                let emu = Emulator::start(EmulatorConfig {
+                    bind: "127.0.0.1:443".parse()?,
+                    streams: STREAMS.iter().map(|s| StreamSpec::new(*s)).collect(),
+                    tls: Some(identity.clone()),
+                    ..Default::default()
+                })?;
+                let dir = work.join(format!(
+                    "run-{wi}-{round}-{}",
+                    v.name.split(' ').next().unwrap_or("v")
+                ));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                let output = (v.output)(&ca, 443);
+                let (wall, cpu, max_rss, exit) = run_fluent_bit(&bin, &dir, &input, &output)?;
+                let (lost, duplicated) = if v.name == "null" {
+                    (0, 0)
+                } else {
+                    count(&emu, w.records)
+                };
+                drop(emu);
+                println!(
+                    "  {} / {} / round {}: {wall:.2} s, {cpu:.2} CPU-s, {:.0} MB, lost {lost}, dup {duplicated}",
+                    w.name, v.name, round + 1, max_rss as f64 / 1e6
+                );
+                runs.entry(v.name).or_default().push(Run {
+                    wall,
+                    cpu,
+                    max_rss,
+                    lost,
+                    duplicated,
+                    exit,
+                });
+            }
+        }
+        let null_cpu: Vec<f64> = runs["null"].iter().map(|r| r.cpu).collect();
+        let core_marg: Vec<f64> = runs["kinesis_firehose (1 stream)"]
+            .iter()
+            .zip(&null_cpu)
+            .map(|(r, n)| r.cpu - n)
+            .collect();
+        for v in &variants {
+            let rs = &runs[v.name];
+            let range = |f: &dyn Fn(&Run) -> f64, fmt: &dyn Fn(f64) -> String| {
+                let lo = rs.iter().map(f).fold(f64::INFINITY, f64::min);
+                let hi = rs.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+                if (hi - lo).abs() < 1e-9 {
+                    fmt(lo)
+                } else {
+                    format!("{}–{}", fmt(lo), fmt(hi))
+                }
+            };
+            let marg: Vec<f64> = rs.iter().zip(&null_cpu).map(|(r, n)| r.cpu - n).collect();
+            let ratio: Vec<f64> = marg
+                .iter()
+                .zip(&core_marg)
+                .map(|(m, c)| m / c.max(1e-9))
+                .collect();
+            let ratio_text = if v.name == "null" || v.name.starts_with("kinesis") {
+                "-".to_string()
+            } else {
+                let lo = ratio.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = ratio.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                format!("{lo:.2}–{hi:.2}")
+            };
+            rows.push(vec![
+                format!("{} ({line_bytes:.0} B)", w.name),
+                v.name.to_string(),
+                range(&|r| r.wall, &|x| format!("{x:.1} s")),
+                range(&|r| r.cpu, &|x| format!("{x:.2}")),
+                if v.name == "null" {
+                    "-".into()
+                } else {
+                    let lo = marg.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = marg.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    format!("{lo:.2}–{hi:.2}")
+                },
+                ratio_text,
+                range(&|r| r.max_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
+                int(rs.iter().map(|r| r.lost).sum()),
+                int(rs.iter().map(|r| r.duplicated).sum()),
+                rs.iter()
+                    .map(|r| r.exit.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]);
+            raw.push(json!({
+                "workload": w.name, "variant": v.name, "line_bytes": line_bytes,
+                "runs": rs.iter().map(|r| json!({"wall": r.wall, "cpu": r.cpu, "max_rss": r.max_rss,
+                    "lost": r.lost, "duplicated": r.duplicated, "exit": r.exit})).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    emit_table(
+        "engine",
+        &[
+            "workload",
+            "output",
+            "wall",
+            "CPU-s",
+            "marginal CPU-s (− null)",
+            "marginal ÷ kinesis_firehose",
+            "peak RSS",
+            "lost",
+            "duplicated",
+            "exit",
+        ],
+        &rows,
+    );
+    let path = write_json(
+        "engine.json",
+        &json!({"machine": machine_at_start, "rounds": rounds(), "scale": scale(), "results": raw}),
+    )?;
+    println!("raw results: {}", path.display());
+    Ok(())
+}

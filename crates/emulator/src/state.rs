@@ -418,7 +418,7 @@ impl Inner {
 
     /// Rolls latency and request faults, global first, then the stream's.
     /// `is_put` says whether the request counts as a put of `stream`.
-    pub fn preflight(&mut self, stream: Option<&str>, is_put: bool) -> Preflight {
+    pub fn preflight(&mut self, action: &str, stream: Option<&str>, is_put: bool) -> Preflight {
         let now = Instant::now();
         let Inner {
             streams,
@@ -427,6 +427,7 @@ impl Inner {
             counters,
             ..
         } = self;
+        let stream_name = stream;
         let mut stream = stream.and_then(|name| streams.get_mut(name));
         if let (true, Some(s)) = (is_put, &mut stream) {
             s.stats.requests += 1;
@@ -435,7 +436,16 @@ impl Inner {
         if let Some(s) = &stream {
             latency += faults::latency(&s.faults.faults, rng);
         }
-        let mut fault = faults::request_fault(global_faults, now, rng);
+        // IAM answers before anything else looks at the request.
+        let mut fault = faults::denied(&global_faults.faults, action, stream_name)
+            .or_else(|| {
+                let s = stream.as_ref()?;
+                faults::denied(&s.faults.faults, action, stream_name)
+            })
+            .map(|e| (FaultKind::Failure, RequestFault::Fail(e)));
+        if fault.is_none() {
+            fault = faults::request_fault(global_faults, now, rng);
+        }
         if let (None, Some(s)) = (&fault, &stream) {
             fault = faults::request_fault(&s.faults, now, rng);
         }

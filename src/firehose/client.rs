@@ -7,6 +7,7 @@
 use crate::config::Config;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_firehose::config::SharedCredentialsProvider;
 use aws_sdk_firehose::Client;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -51,6 +52,9 @@ pub struct Clients {
     /// List/DescribeDeliveryStream: the SDK's standard retries with backoff, so one
     /// throttled or refused call does not abort a discovery or an aggregation decision.
     pub control: Client,
+    /// What both sign with: the default chain (with `profile`), or the role's provider
+    /// with `role_arn`. `firehose-fanout check` resolves it to say which source won.
+    pub credentials: Option<SharedCredentialsProvider>,
 }
 
 /// Control-plane attempts per call.
@@ -71,6 +75,7 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
     if let Some(ep) = &cfg.endpoint {
         builder = builder.endpoint_url(ep);
     }
+    let mut credentials = base.credentials_provider();
     if let Some(role) = &cfg.credentials.role_arn {
         let c = &cfg.credentials;
         let mut sts = base.to_builder();
@@ -84,7 +89,9 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
             assume = assume.external_id(id);
         }
         // Resolved lazily and cached until shortly before expiry.
-        builder = builder.credentials_provider(assume.build().await);
+        let assume = SharedCredentialsProvider::new(assume.build().await);
+        builder = builder.credentials_provider(assume.clone());
+        credentials = Some(assume);
     }
     let data = builder.build();
     let control = data
@@ -105,5 +112,6 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
     Ok(Clients {
         data: Client::from_conf(data),
         control: Client::from_conf(control),
+        credentials,
     })
 }

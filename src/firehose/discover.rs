@@ -7,13 +7,104 @@ use aws_sdk_firehose::error::SdkError;
 use aws_sdk_firehose::types::DeliveryStreamStatus;
 
 /// What a DescribeDeliveryStream says that matters here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
     pub active: bool,
     /// S3 destination without record-level processing (no Lambda processor, no dynamic
     /// partitioning): packing many log records into one Firehose record changes nothing
     /// for the reader.
     pub aggregatable: bool,
+    /// `DeliveryStreamStatus` as Firehose spells it (`ACTIVE`, `CREATING`, ...).
+    pub status: String,
+    /// The destinations, in words (`S3 arn:aws:s3:::bucket`, `HTTP endpoint https://...`).
+    pub destination: String,
+    /// Why `aggregatable` is what it is (`firehose-fanout check` prints it).
+    pub packing: Packing,
+}
+
+/// What decides whether a stream's records may be packed together (`aggregation auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// S3 without a Lambda processor or dynamic partitioning: the reader cannot tell.
+    S3Plain,
+    /// A Lambda processor sees each Firehose record.
+    LambdaProcessor,
+    /// Dynamic partitioning reads each Firehose record's keys.
+    DynamicPartitioning,
+    /// Not S3 (HTTP endpoint, OpenSearch, Splunk, ...): the receiver sees each record.
+    NotS3,
+    /// No destination in the answer.
+    NoDestination,
+    /// The answer could not be read in full.
+    Unreadable,
+}
+
+impl Packing {
+    pub fn aggregatable(self) -> bool {
+        self == Packing::S3Plain
+    }
+
+    /// The reason, in words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Packing::S3Plain => {
+                "S3 destination without a Lambda processor or dynamic partitioning: the reader cannot tell"
+            }
+            Packing::LambdaProcessor => "a Lambda processor sees each Firehose record",
+            Packing::DynamicPartitioning => "dynamic partitioning reads each Firehose record",
+            Packing::NotS3 => "the destination is not S3: the receiver sees each Firehose record",
+            Packing::NoDestination => "DescribeDeliveryStream showed no destination",
+            Packing::Unreadable => "the DescribeDeliveryStream answer could not be read in full",
+        }
+    }
+}
+
+/// The destination of one `DestinationDescription`, and whether it allows packing.
+fn destination(d: &aws_sdk_firehose::types::DestinationDescription) -> (String, Packing) {
+    if let Some(x) = d.extended_s3_destination_description() {
+        let processing = x
+            .processing_configuration()
+            .is_some_and(|p| p.enabled().unwrap_or(true) && !p.processors().is_empty());
+        let partitioning = x
+            .dynamic_partitioning_configuration()
+            .is_some_and(|p| p.enabled().unwrap_or(false));
+        let packing = if processing {
+            Packing::LambdaProcessor
+        } else if partitioning {
+            Packing::DynamicPartitioning
+        } else {
+            Packing::S3Plain
+        };
+        return (format!("S3 {}", x.bucket_arn()), packing);
+    }
+    if let Some(x) = d.s3_destination_description() {
+        return (format!("S3 {}", x.bucket_arn()), Packing::S3Plain);
+    }
+    let kind = if let Some(h) = d.http_endpoint_destination_description() {
+        let url = h.endpoint_configuration().and_then(|e| e.url());
+        return (
+            format!("HTTP endpoint {}", url.unwrap_or("(no URL)")),
+            Packing::NotS3,
+        );
+    } else if d.redshift_destination_description().is_some() {
+        "Redshift"
+    } else if d.elasticsearch_destination_description().is_some()
+        || d.amazonopensearchservice_destination_description()
+            .is_some()
+        || d.amazon_open_search_serverless_destination_description()
+            .is_some()
+    {
+        "OpenSearch"
+    } else if d.splunk_destination_description().is_some() {
+        "Splunk"
+    } else if d.snowflake_destination_description().is_some() {
+        "Snowflake"
+    } else if d.iceberg_destination_description().is_some() {
+        "Iceberg"
+    } else {
+        "another kind of destination"
+    };
+    (kind.to_string(), Packing::NotS3)
 }
 
 /// Describes one stream. `Ok(None)`: it does not exist.
@@ -27,22 +118,26 @@ pub async fn describe(
         .send()
         .await
     {
-        Ok(d) => Ok(d.delivery_stream_description().map(|d| Described {
-            active: d.delivery_stream_status() == &DeliveryStreamStatus::Active,
-            aggregatable: !d.destinations().is_empty()
-                && d.destinations().iter().all(|dest| {
-                    if let Some(x) = dest.extended_s3_destination_description() {
-                        let processing = x.processing_configuration().is_some_and(|p| {
-                            p.enabled().unwrap_or(true) && !p.processors().is_empty()
-                        });
-                        let partitioning = x
-                            .dynamic_partitioning_configuration()
-                            .is_some_and(|p| p.enabled().unwrap_or(false));
-                        !processing && !partitioning
-                    } else {
-                        dest.s3_destination_description().is_some()
-                    }
-                }),
+        Ok(d) => Ok(d.delivery_stream_description().map(|d| {
+            let dests: Vec<(String, Packing)> = d.destinations().iter().map(destination).collect();
+            // Every destination must allow it; the first that does not says why.
+            let packing = match dests.iter().find(|(_, p)| !p.aggregatable()) {
+                Some((_, p)) => *p,
+                None if dests.is_empty() => Packing::NoDestination,
+                None => Packing::S3Plain,
+            };
+            let status = d.delivery_stream_status();
+            Described {
+                active: status == &DeliveryStreamStatus::Active,
+                aggregatable: packing.aggregatable(),
+                status: status.as_str().to_string(),
+                destination: dests
+                    .into_iter()
+                    .map(|(d, _)| d)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                packing,
+            }
         })),
         Err(e)
             if e.as_service_error()
@@ -55,8 +150,11 @@ pub async fn describe(
         Err(SdkError::ResponseError(r)) => {
             let status = r.raw().body().bytes().and_then(status_from_raw);
             Ok(Some(Described {
-                active: status.is_none_or(|s| s == "ACTIVE"),
+                active: status.as_deref().is_none_or(|s| s == "ACTIVE"),
                 aggregatable: false,
+                status: status.unwrap_or_else(|| "unknown".into()),
+                destination: "unknown".into(),
+                packing: Packing::Unreadable,
             }))
         }
         Err(e) => Err(format!(

@@ -245,6 +245,10 @@ fn a_missing_stream_is_named_and_fails_the_check() {
         text.contains("problem: delivery stream logs-gone does not exist in us-east-1"),
         "{text}"
     );
+    assert!(
+        text.contains("PutRecordBatch  not checked: the stream does not exist"),
+        "{text}"
+    );
     assert!(text.contains("would NOT deliver: 1 problem"), "{text}");
     assert!(text.contains("0 of 1 output would deliver"), "{text}");
 }
@@ -273,7 +277,7 @@ fn a_denied_put_is_named_and_nothing_is_sent() {
         .lines()
         .find(|l| l.trim_start().starts_with("firehose:PutRecordBatch"))
         .unwrap_or_default();
-    assert!(put_line.contains("denied"), "{put_line}\n{text}");
+    assert!(put_line.ends_with("denied on logs-1"), "{put_line}\n{text}");
     assert!(!text.contains("problem: firehose:PutRecordBatch is denied on logs-0"));
     assert_eq!(sent(&emu), 0);
 }

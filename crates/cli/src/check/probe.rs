@@ -145,7 +145,13 @@ pub async fn probe(cfg: &Config) -> Probe {
             Ok(_) => Access::Allowed("answered".into()),
             Err(e) => Access::from_error(e.clone()),
         };
-        let put = dry_put(&clients, &name).await;
+        // Firehose may check the call's members before the stream's existence: an answer
+        // about a stream that does not exist would say nothing about the permission.
+        let put = if matches!(described, Ok(None)) {
+            Access::NotChecked("the stream does not exist".into())
+        } else {
+            dry_put(&clients, &name).await
+        };
         probes.push(StreamProbe {
             name,
             configured,

@@ -109,24 +109,37 @@ fn show(a: &Access) -> String {
     }
 }
 
-/// One action over every stream: denied anywhere wins, then failed, then not checked.
-fn summarize(action: &'static str, answers: &[&Access], none: &str) -> Action {
+/// One action over every stream (`None`: not about a stream): denied anywhere wins, then
+/// failed, then allowed. Denials and failures name the streams (their lines carry the
+/// messages); a call not about a stream gives its message.
+fn summarize(action: &'static str, answers: &[(Option<&str>, &Access)], none: &str) -> Action {
     let by = |want: &'static str| -> Option<Action> {
-        let hits: Vec<String> = answers
+        let hits: Vec<(Option<&str>, String)> = answers
             .iter()
-            .filter(|a| access_words(a).0 == want)
-            .map(|a| access_words(a).1)
+            .filter(|(_, a)| access_words(a).0 == want)
+            .map(|(name, a)| (*name, access_words(a).1))
             .collect();
-        (!hits.is_empty()).then(|| Action {
+        let (first_name, first_detail) = hits.first()?.clone();
+        let detail = match (want, first_name) {
+            ("denied" | "failed", Some(_)) => format!(
+                "on {}",
+                hits.iter()
+                    .filter_map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => first_detail,
+        };
+        Some(Action {
             action,
             result: want,
-            detail: hits.into_iter().next().unwrap_or_default(),
+            detail,
         })
     };
     by("denied")
         .or_else(|| by("failed"))
-        .or_else(|| by("not checked"))
         .or_else(|| by("allowed"))
+        .or_else(|| by("not checked"))
         .unwrap_or(Action {
             action,
             result: "not checked",
@@ -159,8 +172,8 @@ fn stream_report(
         _ => {}
     }
     match &s.put {
-        Access::Denied(m) => problems.push(format!(
-            "{PUT} is denied on {name}: allow it in the policy of the credentials' role ({m})"
+        Access::Denied(_) => problems.push(format!(
+            "{PUT} is denied on {name}: allow it in the policy of the credentials' role"
         )),
         // A stream that does not exist says so above.
         Access::Failed(m) if !matches!(s.described, Ok(None)) => {
@@ -168,13 +181,13 @@ fn stream_report(
         }
         _ => {}
     }
-    if let Access::Denied(m) = &s.describe {
+    if let Access::Denied(_) = &s.describe {
         if cfg.aggregation == Aggregation::Auto {
             warnings.push(format!(
-                "{DESCRIBE} is denied on {name}: aggregation stays off for it (each small record is billed as 5 KB); allow it ({m})"
+                "{DESCRIBE} is denied on {name}: aggregation stays off for it (each small record is billed as 5 KB); allow it"
             ));
         } else {
-            warnings.push(format!("{DESCRIBE} is denied on {name} ({m})"));
+            warnings.push(format!("{DESCRIBE} is denied on {name}"));
         }
     }
     let (aggregates, why) = aggregation(cfg.aggregation, &s.described);
@@ -257,7 +270,7 @@ pub fn build(
         .iter()
         .map(|s| stream_report(cfg, s, &mut problems, &mut warnings))
         .collect();
-    let mut list = summarize(LIST, &[&probe.list], "");
+    let mut list = summarize(LIST, &[(None, &probe.list)], "");
     if cfg.stream_prefix.is_none() && list.result != "allowed" {
         list.detail = format!(
             "{} (the plugin calls it only with delivery_stream_prefix)",
@@ -268,8 +281,16 @@ pub fn build(
             "{LIST} is denied: delivery_stream_prefix cannot find streams; allow it, or name the streams in delivery_streams"
         ));
     }
-    let describes: Vec<&Access> = probe.streams.iter().map(|s| &s.describe).collect();
-    let puts: Vec<&Access> = probe.streams.iter().map(|s| &s.put).collect();
+    let describes: Vec<(Option<&str>, &Access)> = probe
+        .streams
+        .iter()
+        .map(|s| (Some(s.name.as_str()), &s.describe))
+        .collect();
+    let puts: Vec<(Option<&str>, &Access)> = probe
+        .streams
+        .iter()
+        .map(|s| (Some(s.name.as_str()), &s.put))
+        .collect();
     let actions = vec![
         list,
         summarize(DESCRIBE, &describes, "no stream to describe"),
@@ -323,6 +344,8 @@ pub fn text(r: &OutputReport) -> String {
     for (i, a) in r.actions.iter().enumerate() {
         let detail = if a.detail.is_empty() || a.detail == "answered" {
             String::new()
+        } else if a.detail.starts_with("on ") {
+            format!(" {}", a.detail)
         } else {
             format!(" ({})", a.detail)
         };

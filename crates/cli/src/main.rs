@@ -31,7 +31,7 @@ use clap::{Parser, Subcommand};
     name = "firehose-fanout",
     version,
     about = "Try, configure and measure the firehose-fanout Fluent Bit plugin, with a local Firehose emulator",
-    after_help = "Start with `firehose-fanout demo`. Exit status: 0 success, 1 error, 3 replay finished but some records were not delivered."
+    after_help = "Start with `firehose-fanout demo`. Exit status: 0 success, 1 error (check: an output would not deliver), 2 usage or configuration error, 3 replay finished but some records were not delivered."
 )]
 struct Cli {
     #[command(subcommand)]

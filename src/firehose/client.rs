@@ -8,6 +8,7 @@ use super::reach::{self, ProxyChoice, UserAgent};
 use crate::config::Config;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_firehose::config::SharedCredentialsProvider;
 use aws_sdk_firehose::Client;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -72,6 +73,9 @@ pub struct Clients {
     /// throttled or refused call does not abort a discovery or an aggregation decision.
     pub control: Client,
     pub reach: Reach,
+    /// What both sign with: the default chain (with `profile`), or the role's provider
+    /// with `role_arn`. `firehose-fanout check` resolves it to say which source won.
+    pub credentials: Option<SharedCredentialsProvider>,
 }
 
 /// Control-plane attempts per call.
@@ -119,6 +123,7 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
             .use_fips(false)
             .use_dual_stack(false);
     }
+    let mut credentials = base.credentials_provider();
     if let Some(role) = &cfg.credentials.role_arn {
         let c = &cfg.credentials;
         let mut sts = base.to_builder();
@@ -132,7 +137,9 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
             assume = assume.external_id(id);
         }
         // Resolved lazily and cached until shortly before expiry.
-        builder = builder.credentials_provider(assume.build().await);
+        let assume = SharedCredentialsProvider::new(assume.build().await);
+        builder = builder.credentials_provider(assume.clone());
+        credentials = Some(assume);
     }
     let data = builder.build();
     let control = data
@@ -158,5 +165,6 @@ pub async fn build(cfg: &Config) -> Result<Clients, ClientError> {
             sts,
             proxy,
         },
+        credentials,
     })
 }

@@ -6,29 +6,41 @@ use crate::firehose::put::short_error;
 use crate::schedule::Packing;
 use aws_sdk_firehose::error::SdkError;
 use aws_sdk_firehose::types::{
-    DeliveryStreamDescription, DeliveryStreamStatus, ExtendedS3DestinationDescription, Processor,
+    DeliveryStreamStatus, DestinationDescription, ExtendedS3DestinationDescription, Processor,
     ProcessorType,
 };
 
 /// What a DescribeDeliveryStream says that matters here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
     pub active: bool,
+    /// `DeliveryStreamStatus` as Firehose spells it (`ACTIVE`, `CREATING`, ...).
+    pub status: String,
+    /// The destinations, in words (`S3 arn:aws:s3:::bucket`, `HTTP endpoint https://...`).
+    pub destination: String,
+    /// What the destination does with each Firehose record: decides the packing.
     pub reader: Reader,
 }
 
 /// What the destination does with each Firehose record, which decides whether several
-/// log records may share one (`aggregation auto`).
+/// log records may share one (`aggregation auto`), and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reader {
-    /// S3 without record-level processing: an aggregate of lines is what it writes anyway.
+    /// S3 without record processing: an aggregate of lines is what it writes anyway.
     PlainS3,
     /// Dynamic partitioning that first splits each record again (the `RecordDeAggregation`
     /// processor): JSON objects, or lines (`DELIMITED` with a newline).
     Deaggregates { json: bool },
-    /// Anything that looks at each record as one (a Lambda processor, dynamic partitioning
-    /// without deaggregation or on another delimiter, other destinations).
-    PerRecord,
+    /// A processor (Lambda, or deaggregation on another delimiter) sees each record.
+    Processor,
+    /// Dynamic partitioning reads each record's keys, with no deaggregation first.
+    DynamicPartitioning,
+    /// Not S3 (HTTP endpoint, OpenSearch, Splunk, ...): the receiver sees each record.
+    NotS3,
+    /// No destination in the answer.
+    NoDestination,
+    /// The answer could not be read in full.
+    Unreadable,
 }
 
 /// Sub-records `RecordDeAggregation` splits one Firehose record into, at most.
@@ -49,35 +61,62 @@ impl Reader {
         }
     }
 
-    /// Why, for the log.
-    pub fn describe(self) -> &'static str {
+    /// Why, in words.
+    pub fn reason(self) -> &'static str {
         match self {
-            Reader::PlainS3 => "S3 without record processing",
+            Reader::PlainS3 => {
+                "S3 destination without record processing or dynamic partitioning: the reader cannot tell"
+            }
             Reader::Deaggregates { json: true } => {
                 "dynamic partitioning that splits JSON records again (RecordDeAggregation)"
             }
             Reader::Deaggregates { json: false } => {
                 "dynamic partitioning that splits lines again (RecordDeAggregation)"
             }
-            Reader::PerRecord => "the destination processes each record as one",
+            Reader::Processor => "a processor (Lambda or another) sees each Firehose record",
+            Reader::DynamicPartitioning => {
+                "dynamic partitioning reads each Firehose record (no RecordDeAggregation)"
+            }
+            Reader::NotS3 => "the destination is not S3: the receiver sees each Firehose record",
+            Reader::NoDestination => "DescribeDeliveryStream showed no destination",
+            Reader::Unreadable => "the DescribeDeliveryStream answer could not be read in full",
         }
     }
+}
 
-    fn of(d: &DeliveryStreamDescription) -> Reader {
-        let readers: Vec<Reader> = d
-            .destinations()
-            .iter()
-            .map(|dest| match dest.extended_s3_destination_description() {
-                Some(x) => extended_s3(x),
-                None if dest.s3_destination_description().is_some() => Reader::PlainS3,
-                None => Reader::PerRecord,
-            })
-            .collect();
-        match readers.first() {
-            Some(&first) if readers.iter().all(|&r| r == first) => first,
-            _ => Reader::PerRecord,
-        }
+/// The destination of one `DestinationDescription`, and what it does with each record.
+fn destination(d: &DestinationDescription) -> (String, Reader) {
+    if let Some(x) = d.extended_s3_destination_description() {
+        return (format!("S3 {}", x.bucket_arn()), extended_s3(x));
     }
+    if let Some(x) = d.s3_destination_description() {
+        return (format!("S3 {}", x.bucket_arn()), Reader::PlainS3);
+    }
+    let kind = if let Some(h) = d.http_endpoint_destination_description() {
+        let url = h.endpoint_configuration().and_then(|e| e.url());
+        return (
+            format!("HTTP endpoint {}", url.unwrap_or("(no URL)")),
+            Reader::NotS3,
+        );
+    } else if d.redshift_destination_description().is_some() {
+        "Redshift"
+    } else if d.elasticsearch_destination_description().is_some()
+        || d.amazonopensearchservice_destination_description()
+            .is_some()
+        || d.amazon_open_search_serverless_destination_description()
+            .is_some()
+    {
+        "OpenSearch"
+    } else if d.splunk_destination_description().is_some() {
+        "Splunk"
+    } else if d.snowflake_destination_description().is_some() {
+        "Snowflake"
+    } else if d.iceberg_destination_description().is_some() {
+        "Iceberg"
+    } else {
+        "another kind of destination"
+    };
+    (kind.to_string(), Reader::NotS3)
 }
 
 fn extended_s3(x: &ExtendedS3DestinationDescription) -> Reader {
@@ -92,7 +131,7 @@ fn extended_s3(x: &ExtendedS3DestinationDescription) -> Reader {
         return if processors.is_empty() {
             Reader::PlainS3
         } else {
-            Reader::PerRecord
+            Reader::Processor
         };
     }
     let param = |p: &Processor, name: &str| {
@@ -110,19 +149,19 @@ fn extended_s3(x: &ExtendedS3DestinationDescription) -> Reader {
                     // A newline (base64 "Cg==") or the default delimiter.
                     Some("DELIMITED") => match param(p, "Delimiter").as_deref() {
                         None | Some("Cg==") => Some(false),
-                        Some(_) => return Reader::PerRecord,
+                        Some(_) => return Reader::Processor,
                     },
-                    _ => return Reader::PerRecord,
+                    _ => return Reader::Processor,
                 };
             }
             // Work on the records deaggregation leaves: no harm.
             ProcessorType::MetadataExtraction | ProcessorType::AppendDelimiterToRecord => {}
-            _ => return Reader::PerRecord,
+            _ => return Reader::Processor,
         }
     }
     match deaggregation {
         Some(json) => Reader::Deaggregates { json },
-        None => Reader::PerRecord,
+        None => Reader::DynamicPartitioning,
     }
 }
 
@@ -137,9 +176,28 @@ pub async fn describe(
         .send()
         .await
     {
-        Ok(d) => Ok(d.delivery_stream_description().map(|d| Described {
-            active: d.delivery_stream_status() == &DeliveryStreamStatus::Active,
-            reader: Reader::of(d),
+        Ok(d) => Ok(d.delivery_stream_description().map(|d| {
+            let dests: Vec<(String, Reader)> = d.destinations().iter().map(destination).collect();
+            // Every destination must allow packing alike; else the first that differs says why.
+            let reader = match dests.first() {
+                None => Reader::NoDestination,
+                Some((_, first)) => match dests.iter().find(|(_, r)| r != first) {
+                    Some((_, r)) if r.packing(false, false) == Packing::Single => *r,
+                    Some(_) => Reader::Processor,
+                    None => *first,
+                },
+            };
+            let status = d.delivery_stream_status();
+            Described {
+                active: status == &DeliveryStreamStatus::Active,
+                status: status.as_str().to_string(),
+                destination: dests
+                    .into_iter()
+                    .map(|(d, _)| d)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reader,
+            }
         })),
         Err(e)
             if e.as_service_error()
@@ -152,8 +210,10 @@ pub async fn describe(
         Err(SdkError::ResponseError(r)) => {
             let status = r.raw().body().bytes().and_then(status_from_raw);
             Ok(Some(Described {
-                active: status.is_none_or(|s| s == "ACTIVE"),
-                reader: Reader::PerRecord,
+                active: status.as_deref().is_none_or(|s| s == "ACTIVE"),
+                status: status.unwrap_or_else(|| "unknown".into()),
+                destination: "unknown".into(),
+                reader: Reader::Unreadable,
             }))
         }
         Err(e) => Err(format!(

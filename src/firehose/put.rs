@@ -130,20 +130,23 @@ where
         }
         // The cause chain only (the SDK's DisplayErrorContext also appends the whole error in Debug
         // form, raw responses included: a log line of several KB).
-        other => {
-            let mut line = other.to_string();
-            let mut cause = std::error::Error::source(other);
-            while let Some(c) = cause {
-                let text = c.to_string();
-                if !line.ends_with(&text) {
-                    line.push_str(": ");
-                    line.push_str(&text);
-                }
-                cause = c.source();
-            }
-            line
-        }
+        other => cause_chain(other),
     }
+}
+
+/// An error and its causes in one line, a cause that repeats the line's end left out.
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
 }
 
 #[cfg(test)]

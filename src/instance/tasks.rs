@@ -74,7 +74,7 @@ impl Streams {
         };
         self.log.info(format_args!(
             "delivery stream {name}: {decision} ({})",
-            reader.describe()
+            reader.reason()
         ));
     }
 

@@ -21,10 +21,14 @@ pub fn moto_binary() -> PathBuf {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let venv =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/moto-venv/bin/moto_server");
-    if venv.exists() {
-        return venv;
+    // The workspace's target/tools, from the root crate's tests or a member crate's
+    // (crates/cli includes this file).
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for root in [here.clone(), here.join("../..")] {
+        let venv = root.join("target/tools/moto-venv/bin/moto_server");
+        if venv.exists() {
+            return venv;
+        }
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

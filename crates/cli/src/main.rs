@@ -6,7 +6,10 @@
 //! * `emulate`: a Firehose-compatible endpoint on 127.0.0.1 (crates/emulator).
 //! * `replay`: the plugin loaded through Fluent Bit's ABI (crates/flb-host), fed with
 //!   chunks from files or a generator by N workers, with a summary of what it did.
+//! * `check`: reads a Fluent Bit configuration's firehose_fanout outputs with the plugin's
+//!   own code and asks AWS whether they would deliver (credentials, IAM, streams).
 
+mod check;
 mod demo;
 mod emu;
 mod emulate;
@@ -28,7 +31,7 @@ use clap::{Parser, Subcommand};
     name = "firehose-fanout",
     version,
     about = "Try, configure and measure the firehose-fanout Fluent Bit plugin, with a local Firehose emulator",
-    after_help = "Start with `firehose-fanout demo`. Exit status: 0 success, 1 error, 3 replay finished but some records were not delivered."
+    after_help = "Start with `firehose-fanout demo`. Exit status: 0 success, 1 error (check: an output would not deliver), 2 usage or configuration error, 3 replay finished but some records were not delivered."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +48,10 @@ enum Command {
     /// Load the plugin as Fluent Bit does, feed it records from files or a generator, and
     /// measure it.
     Replay(Box<replay::ReplayArgs>),
+    /// Would the plugin deliver with this configuration? Reads its outputs (-c FILE, classic
+    /// or YAML, or -p key=value), then checks credentials, IAM actions and streams.
+    /// Exit status: 0 it would, 1 it would not, 2 the configuration is wrong.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Emulate(a) => emulate::run(*a),
         Command::Replay(a) => replay::run(*a),
+        Command::Check(a) => check::run(a),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,

@@ -10,7 +10,8 @@
 //!    JSON or base64 → 400 `SerializationException`; a missing required
 //!    member → 400 `InvalidArgumentException`.
 //! 2. Fault injection, global settings first, then the stream's: latency
-//!    is added; an outage answers 503 `ServiceUnavailableException`; a
+//!    is added; a denied action (`deny_actions`) answers 400
+//!    `AccessDeniedException`; an outage answers 503 `ServiceUnavailableException`; a
 //!    reset drops the connection; an injected failure answers with its
 //!    status and error type.
 //! 3. Puts only: API limits (500 records, 1,000 KiB per record, 4 MiB per
@@ -224,9 +225,14 @@ pub(crate) async fn handle(shared: &Arc<Shared>, target: Option<&str>, body: &[u
             return ApiReply::Err(e);
         }
     };
-    let preflight = shared
-        .lock()
-        .preflight(request.stream(), matches!(request, Request::Put { .. }));
+    let action = target
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .unwrap_or_default();
+    let preflight = shared.lock().preflight(
+        action,
+        request.stream(),
+        matches!(request, Request::Put { .. }),
+    );
     if !preflight.latency.is_zero() {
         tokio::time::sleep(preflight.latency).await;
     }

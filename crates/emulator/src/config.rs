@@ -202,6 +202,9 @@ pub struct Faults {
     pub outage: bool,
     /// Probability that the connection is closed without any response.
     pub reset_rate: f64,
+    /// Operations refused with 400 `AccessDeniedException`, as IAM refuses a caller whose
+    /// policy lacks `firehose:<Operation>`: `["PutRecordBatch"]`, `["ListDeliveryStreams"]`.
+    pub deny_actions: Vec<String>,
 }
 
 impl Faults {

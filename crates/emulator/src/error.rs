@@ -20,6 +20,8 @@ pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailableException";
 pub const SERIALIZATION: &str = "SerializationException";
 /// `UnknownOperationException`.
 pub const UNKNOWN_OPERATION: &str = "UnknownOperationException";
+/// `AccessDeniedException` (IAM refused the action).
+pub const ACCESS_DENIED: &str = "AccessDeniedException";
 /// `InternalFailure`.
 pub const INTERNAL_FAILURE: &str = "InternalFailure";
 
@@ -82,6 +84,23 @@ impl ApiError {
             400,
             UNKNOWN_OPERATION,
             format!("Unknown operation {target:?}"),
+        )
+    }
+
+    /// 400 `AccessDeniedException` for `firehose:<action>` on `stream` (all streams when
+    /// `None`), worded as IAM words it.
+    pub fn access_denied(action: &str, stream: Option<&str>) -> Self {
+        let resource = match stream {
+            Some(name) => crate::destination::stream_arn(name),
+            None => "*".to_string(),
+        };
+        Self::new(
+            400,
+            ACCESS_DENIED,
+            format!(
+                "User: arn:aws:iam::{}:user/emulator is not authorized to perform: firehose:{action} on resource: {resource} because no identity-based policy allows the firehose:{action} action",
+                crate::config::ACCOUNT_ID
+            ),
         )
     }
 

@@ -107,6 +107,15 @@ pub fn request_fault(
     None
 }
 
+/// IAM's answer when `faults` deny `action` (an operation name) on `stream`.
+pub fn denied(faults: &Faults, action: &str, stream: Option<&str>) -> Option<ApiError> {
+    faults
+        .deny_actions
+        .iter()
+        .any(|a| a == action)
+        .then(|| ApiError::access_denied(action, stream))
+}
+
 /// Decides whether a record fails: returns its `(ErrorCode, ErrorMessage)`.
 pub fn record_fault(faults: &Faults, rng: &mut fastrand::Rng) -> Option<(String, String)> {
     if roll(rng, faults.record_failure_rate) {
@@ -167,6 +176,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn denies_only_the_listed_actions() {
+        let f = Faults {
+            deny_actions: vec!["PutRecordBatch".into()],
+            ..Default::default()
+        };
+        let e = denied(&f, "PutRecordBatch", Some("logs")).expect("denied");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, crate::error::ACCESS_DENIED)
+        );
+        assert!(
+            e.message.contains("firehose:PutRecordBatch"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("deliverystream/logs"), "{}", e.message);
+        assert_eq!(denied(&f, "DescribeDeliveryStream", Some("logs")), None);
+        assert_eq!(denied(&Faults::default(), "PutRecordBatch", None), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! On top of that it offers what a test of a Firehose producer needs:
 //! per-stream throughput quotas ([`Quota`]), fault injection ([`Faults`]:
 //! failing records, failing requests, latency, outages, dropped
-//! connections; seedable), the accepted records in memory
+//! connections, actions denied as IAM denies them; seedable), the accepted records in memory
 //! ([`Emulator::records`]), counters ([`Emulator::stats`], `GET /stats`), an
 //! optional S3-like output folder ([`output`]), and an optional TLS mode with
 //! a throwaway CA made at run time ([`tls`], [`EmulatorConfig::tls`]).

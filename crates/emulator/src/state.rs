@@ -430,7 +430,7 @@ impl Inner {
 
     /// Rolls latency and request faults, global first, then the stream's.
     /// `is_put` says whether the request counts as a put of `stream`.
-    pub fn preflight(&mut self, stream: Option<&str>, is_put: bool) -> Preflight {
+    pub fn preflight(&mut self, action: &str, stream: Option<&str>, is_put: bool) -> Preflight {
         let now = Instant::now();
         let Inner {
             streams,
@@ -439,6 +439,7 @@ impl Inner {
             counters,
             ..
         } = self;
+        let stream_name = stream;
         let mut stream = stream.and_then(|name| streams.get_mut(name));
         if let (true, Some(s)) = (is_put, &mut stream) {
             s.stats.requests += 1;
@@ -447,7 +448,16 @@ impl Inner {
         if let Some(s) = &stream {
             latency += faults::latency(&s.faults.faults, rng);
         }
-        let mut fault = faults::request_fault(global_faults, now, rng);
+        // IAM answers before anything else looks at the request.
+        let mut fault = faults::denied(&global_faults.faults, action, stream_name)
+            .or_else(|| {
+                let s = stream.as_ref()?;
+                faults::denied(&s.faults.faults, action, stream_name)
+            })
+            .map(|e| (FaultKind::Failure, RequestFault::Fail(e)));
+        if fault.is_none() {
+            fault = faults::request_fault(global_faults, now, rng);
+        }
         if let (None, Some(s)) = (&fault, &stream) {
             fault = faults::request_fault(&s.faults, now, rng);
         }
@@ -858,6 +868,26 @@ fn check_limits(records: &[Vec<u8>], single: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Non-empty pieces of `data` split on `delim` (the sub-records deaggregation finds).
+fn sub_records(data: &[u8], delim: &[u8]) -> usize {
+    if delim.is_empty() {
+        return 1;
+    }
+    let mut n = 0;
+    let mut start = 0;
+    let mut i = 0;
+    while i + delim.len() <= data.len() {
+        if &data[i..i + delim.len()] == delim {
+            n += usize::from(i > start);
+            i += delim.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    n + usize::from(data.len() > start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,24 +952,4 @@ mod tests {
         assert_eq!(stats.streams["q"].throttled_records, 2);
         assert_eq!(stats.streams["q"].accepted_records, 3);
     }
-}
-
-/// Non-empty pieces of `data` split on `delim` (the sub-records deaggregation finds).
-fn sub_records(data: &[u8], delim: &[u8]) -> usize {
-    if delim.is_empty() {
-        return 1;
-    }
-    let mut n = 0;
-    let mut start = 0;
-    let mut i = 0;
-    while i + delim.len() <= data.len() {
-        if &data[i..i + delim.len()] == delim {
-            n += usize::from(i > start);
-            i += delim.len();
-            start = i;
-        } else {
-            i += 1;
-        }
-    }
-    n + usize::from(data.len() > start)
 }

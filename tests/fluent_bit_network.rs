@@ -238,3 +238,49 @@ fn dynamic_partitioning_with_json_deaggregation_gets_aggregates_it_can_split() {
     );
     let _ = fb.stop(Duration::from_secs(20));
 }
+
+#[test]
+fn oversize_records_are_truncated_to_fit_with_a_marker() {
+    let Some(bin) = binary() else { return };
+    let emu = Emulator::start(EmulatorConfig {
+        streams: vec![StreamSpec::new("big")],
+        ..Default::default()
+    })
+    .expect("emulator");
+    let dir = workdir("oversize");
+    // Lines 0..10 normal; 10..13 carry a log of 1.5 MB (over Firehose's 1,000 KiB).
+    let input = dir.join("app.jsonl");
+    common::fluent_bit::append_lines(&input, 0..10, 40);
+    common::fluent_bit::append_lines(&input, 10..13, 1_500_000);
+    let output = format!(
+        "    endpoint {}\n    delivery_streams big\n    oversize_policy truncate\n",
+        emu.endpoint()
+    );
+    let conf = common::fluent_bit::tail_config(
+        &dir,
+        &input,
+        "",
+        "    Buffer_Max_Size  4M\n",
+        &output,
+    );
+    let mut fb = FluentBit::start(&bin, &conf, &[]);
+    let seen = wait_delivered(&emu, &["big"], 13, Duration::from_secs(60));
+    assert_eq!(lost_and_duplicated(&seen, 13), (0, 0), "{}", fb.tail());
+    let marker = "...[truncated by firehose_fanout]";
+    let mut cut = 0;
+    for rec in emu.records("big") {
+        for line in rec.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 1_024_000, "{} bytes", line.len());
+            let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+            let log = v["log"].as_str().expect("log");
+            if v["seq"].as_u64().is_some_and(|s| s >= 10) {
+                assert!(log.ends_with(marker), "seq {} not cut", v["seq"]);
+                cut += 1;
+            } else {
+                assert!(!log.contains(marker));
+            }
+        }
+    }
+    assert_eq!(cut, 3);
+    let _ = fb.stop(Duration::from_secs(20));
+}

@@ -221,7 +221,11 @@ impl Job {
                 outcome
             }
         };
-        router.report(&s.stream, s.sent, &outcome);
+        let call = crate::schedule::Call {
+            round: s.round,
+            sent: s.sent,
+        };
+        router.report(&s.stream, call, &outcome);
     }
 }
 

@@ -27,7 +27,12 @@ pub use crate::config::{Balance, Quota};
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
     pub balance: Balance,
+    /// Where each stream's learned rate starts, and what it returns to after throttling.
     pub quota: Quota,
+    /// The most the learned rate may reach (per rate): equal to `quota` for a key set in the
+    /// configuration (a hard cap), higher for one left at its default (probed upward while
+    /// demand exceeds it and nothing throttles).
+    pub quota_max: Quota,
     pub max_in_flight: usize,
     /// How often a stream out of the rotation for a lasting reason (not found, access
     /// denied) is tried again.
@@ -46,6 +51,17 @@ pub struct RouterOptions {
 pub struct Placement {
     pub stream: Arc<Stream>,
     pub wait: Duration,
+    /// The stream's round when the tokens were taken (see `Call`).
+    pub round: u64,
+}
+
+/// A call as the router needs it back with its outcome: the round of its placement (a
+/// throttled call lowers the rate only if placed since the last decrease) and when it was
+/// sent (its latency).
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub round: u64,
+    pub sent: std::time::Instant,
 }
 
 /// What a call came to, for the router's model.

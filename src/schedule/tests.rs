@@ -15,6 +15,7 @@ fn router(names: &[&str], quota: Quota, balance: Balance) -> Router {
         RouterOptions {
             balance,
             quota,
+            quota_max: quota,
             max_in_flight: 4,
             probe_interval: Duration::from_millis(50),
             call_timeout: Duration::from_millis(200),
@@ -23,6 +24,14 @@ fn router(names: &[&str], quota: Quota, balance: Balance) -> Router {
         },
         Logger::new(Arc::new(StderrSink(Level::Error)), "test"),
     )
+}
+
+/// A call placed now (in the stream's current round), sent at `sent`.
+fn at(s: &Stream, sent: Instant) -> Call {
+    Call {
+        round: s.round(),
+        sent,
+    }
 }
 
 fn q(bytes: f64) -> Quota {
@@ -60,7 +69,7 @@ fn a_call_carries_at_most_half_a_second_of_its_streams_learned_rate() {
     assert_eq!(k, 2 * 1024 * 1024 / 40_000);
     // Throttled: 80 % of the rate, so a call carries 80 % as much (in 5 KB units).
     let s = r.streams()[0].clone();
-    r.report(&s, Instant::now(), &Outcome::Throttled);
+    r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
     let (_, k) = r.place_capped(&prefix, Duration::from_secs(60)).unwrap();
     let cap = (0.8_f64 * 2.0 * 1024.0 * 1024.0 / 5120.0).floor() as usize * 5120;
     assert_eq!(k, cap / 40_000);
@@ -85,16 +94,24 @@ fn a_slow_stream_is_passed_over_while_others_have_capacity_and_tried_again_later
         frames: 1,
         billed: 5120,
     };
-    r.report(&fast, now - Duration::from_millis(30), &done);
-    r.report(&slow, now - Duration::from_secs(2), &done);
+    r.report(&fast, at(&fast, now - Duration::from_millis(30)), &done);
+    r.report(&slow, at(&slow, now - Duration::from_secs(2)), &done);
     for _ in 0..10 {
         let p = r.place(1, 1, Duration::from_secs(1)).unwrap();
         assert_eq!(p.stream.name, "fast");
     }
     // A few milliseconds of difference decide nothing: both are used.
     let r2 = router(&["a", "b"], q(1e9), Balance::Adaptive);
-    r2.report(&r2.streams()[0], now - Duration::from_millis(20), &done);
-    r2.report(&r2.streams()[1], now - Duration::from_millis(90), &done);
+    r2.report(
+        &r2.streams()[0],
+        at(&r2.streams()[0], now - Duration::from_millis(20)),
+        &done,
+    );
+    r2.report(
+        &r2.streams()[1],
+        at(&r2.streams()[1], now - Duration::from_millis(90)),
+        &done,
+    );
     let names: std::collections::HashSet<String> = (0..10)
         .map(|_| {
             r2.place(1, 1, Duration::from_secs(1))
@@ -115,15 +132,15 @@ fn a_slow_stream_is_passed_over_while_others_have_capacity_and_tried_again_later
 fn throttling_lowers_the_rate_once_per_round_and_recovers() {
     let r = router(&["a"], q(1000.0), Balance::Adaptive);
     let s = r.streams()[0].clone();
-    let sent = Instant::now();
-    r.report(&s, sent, &Outcome::Throttled);
-    r.report(&s, sent, &Outcome::Throttled); // same round: no second decrease
+    let call = at(&s, Instant::now());
+    r.report(&s, call, &Outcome::Throttled);
+    r.report(&s, call, &Outcome::Throttled); // same round: no second decrease
     let rate = s.effective_rate(r.options().quota).bytes;
     assert!((rate - 800.0).abs() < 1.0, "{rate}");
     // An outage answered "slow down": call after call throttled, nothing accepted in
     // between. The rate is not driven to the floor (it would take minutes to recover).
     for _ in 0..50 {
-        r.report(&s, Instant::now(), &Outcome::Throttled);
+        r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
     }
     let rate = s.effective_rate(r.options().quota).bytes;
     assert!((rate - 800.0).abs() < 1.0, "{rate}");
@@ -132,9 +149,9 @@ fn throttling_lowers_the_rate_once_per_round_and_recovers() {
     assert!(paused > Duration::from_millis(900) && paused <= THROTTLE_PAUSE_MAX);
     assert!(r.next_chance().unwrap() > Instant::now() + Duration::from_millis(900));
     // Records accepted, then throttled again: a new round, a new decrease.
-    r.report(&s, Instant::now(), &done());
+    r.report(&s, at(&s, Instant::now()), &done());
     assert!(s.lock().paused_until.is_none());
-    r.report(&s, Instant::now(), &Outcome::Throttled);
+    r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
     assert!(s.effective_rate(r.options().quota).bytes < 700.0);
 }
 
@@ -144,7 +161,7 @@ fn failing_streams_leave_and_are_probed() {
     let a = r.streams()[0].clone();
     r.report(
         &a,
-        Instant::now(),
+        at(&a, Instant::now()),
         &Outcome::StreamError("ResourceNotFoundException".into()),
     );
     assert!(!a.is_up());
@@ -160,7 +177,7 @@ fn failing_streams_leave_and_are_probed() {
     assert_eq!(probes, 1);
     r.report(
         &a,
-        Instant::now(),
+        at(&a, Instant::now()),
         &Outcome::Done {
             accepted: 1,
             bytes: 1,
@@ -173,7 +190,11 @@ fn failing_streams_leave_and_are_probed() {
     assert!(a.is_up());
     // five transient errors in a row take a stream out too
     for _ in 0..5 {
-        r.report(&a, Instant::now(), &Outcome::Transient("timeout".into()));
+        r.report(
+            &a,
+            at(&a, Instant::now()),
+            &Outcome::Transient("timeout".into()),
+        );
     }
     assert!(!a.is_up());
 }
@@ -192,7 +213,7 @@ fn in_flight_limit_grows_while_saturated_and_halves_on_throttling() {
         billed: 5120,
     };
     // not saturated: no growth
-    r.report(&s, Instant::now(), &done);
+    r.report(&s, at(&s, Instant::now()), &done);
     assert_eq!(s.in_flight_limit(), 2);
     // saturated: grows by one per success, up to the max (4 here)
     let mut held = Vec::new();
@@ -200,10 +221,10 @@ fn in_flight_limit_grows_while_saturated_and_halves_on_throttling() {
         while let Ok(p) = s.permits.clone().try_acquire_owned() {
             held.push(p);
         }
-        r.report(&s, Instant::now(), &done);
+        r.report(&s, at(&s, Instant::now()), &done);
     }
     assert_eq!(s.in_flight_limit(), 4);
-    r.report(&s, Instant::now(), &Outcome::Throttled);
+    r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
     assert_eq!(s.in_flight_limit(), 2);
     // the two extra permits are retired as calls finish
     let mut retired = 0;
@@ -266,7 +287,11 @@ fn done() -> Outcome {
 fn a_probe_that_never_reports_frees_its_slot() {
     let r = router(&["a"], q(1e9), Balance::Adaptive);
     let a = r.streams()[0].clone();
-    r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+    r.report(
+        &a,
+        at(&a, Instant::now()),
+        &Outcome::StreamError("denied".into()),
+    );
     std::thread::sleep(Duration::from_millis(60));
     assert!(r.place(1, 1, Duration::from_secs(1)).is_some(), "probe due");
     assert!(
@@ -293,14 +318,22 @@ fn a_stream_out_for_a_transient_reason_is_probed_soon() {
         Health::Up => Duration::ZERO,
     };
     for _ in 0..MAX_CONSECUTIVE_ERRORS {
-        r.report(&a, Instant::now(), &Outcome::Transient("503".into()));
+        r.report(
+            &a,
+            at(&a, Instant::now()),
+            &Outcome::Transient("503".into()),
+        );
     }
     assert!(!a.is_up());
     assert!(next(&a) <= TRANSIENT_PROBE_FIRST, "{:?}", next(&a));
     // Failed probes double the delay, up to one second, never the 30 s of lasting causes.
     let mut delays = Vec::new();
     for _ in 0..5 {
-        r.report(&a, Instant::now(), &Outcome::Transient("503".into()));
+        r.report(
+            &a,
+            at(&a, Instant::now()),
+            &Outcome::Transient("503".into()),
+        );
         delays.push(next(&a));
     }
     assert!(delays[0] > Duration::from_millis(900) && delays[0] <= Duration::from_secs(1));
@@ -308,14 +341,14 @@ fn a_stream_out_for_a_transient_reason_is_probed_soon() {
     // Not found / denied: every probe_interval.
     r.report(
         &b,
-        Instant::now(),
+        at(&b, Instant::now()),
         &Outcome::StreamError("ResourceNotFoundException".into()),
     );
     assert!(next(&b) > Duration::from_secs(29));
     // A request refused as built says nothing about the stream.
-    r.report(&a, Instant::now(), &done());
+    r.report(&a, at(&a, Instant::now()), &done());
     for _ in 0..10 {
-        r.report(&a, Instant::now(), &Outcome::Refused);
+        r.report(&a, at(&a, Instant::now()), &Outcome::Refused);
     }
     assert!(a.is_up());
 }
@@ -326,7 +359,11 @@ fn next_chance_is_now_while_a_stream_is_up_else_the_soonest_probe() {
     r.opts.probe_interval = Duration::from_secs(30);
     assert!(r.next_chance().unwrap() <= Instant::now());
     let a = r.streams()[0].clone();
-    r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+    r.report(
+        &a,
+        at(&a, Instant::now()),
+        &Outcome::StreamError("denied".into()),
+    );
     let t = r.next_chance().unwrap();
     assert!(t > Instant::now() + Duration::from_secs(29));
     let empty = router(&[], q(1e9), Balance::Adaptive);
@@ -364,13 +401,13 @@ fn a_stream_that_leaves_and_joins_again_keeps_its_counters() {
     let r = router(&[], q(1e9), Balance::Adaptive);
     r.set_discovered(&["p-1".into()]);
     let s = r.streams()[0].clone();
-    r.report(&s, Instant::now(), &done());
+    r.report(&s, at(&s, Instant::now()), &done());
     r.set_discovered(&[]);
     assert!(r.streams().is_empty());
     r.set_discovered(&["p-1".into()]);
     let again = r.streams()[0].clone();
     assert_eq!(again.stats.accepted_records.load(Ordering::Relaxed), 1);
-    r.report(&again, Instant::now(), &done());
+    r.report(&again, at(&again, Instant::now()), &done());
     let all = r.all_stats();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.accepted_records.load(Ordering::Relaxed), 2);
@@ -388,7 +425,11 @@ fn a_probe_carries_one_record() {
         r.place_capped(&prefix, Duration::from_secs(1)).unwrap().1,
         1000
     );
-    r.report(&a, Instant::now(), &Outcome::StreamError("denied".into()));
+    r.report(
+        &a,
+        at(&a, Instant::now()),
+        &Outcome::StreamError("denied".into()),
+    );
     std::thread::sleep(Duration::from_millis(60));
     assert_eq!(
         r.place_capped(&prefix, Duration::from_secs(1)).unwrap().1,

@@ -169,6 +169,7 @@ impl Job {
         let outcome = match result {
             Ok(entries) => {
                 let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
+                let mut thr_bytes = 0;
                 for (&i, e) in idx.iter().zip(&entries) {
                     match e {
                         None => {
@@ -182,6 +183,7 @@ impl Job {
                         Some(f) => {
                             if f.throttled {
                                 thr += 1;
+                                thr_bytes += self.records.record_len(i as usize) as u64;
                             } else {
                                 fail += 1;
                                 out.reason = format!("{name}: records failed with {}", f.code);
@@ -199,6 +201,7 @@ impl Job {
                     accepted: acc,
                     bytes,
                     throttled: thr,
+                    throttled_bytes: thr_bytes,
                     failed: fail,
                     frames: s.frames,
                     billed: s.billed,

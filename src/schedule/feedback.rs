@@ -20,6 +20,7 @@ impl Router {
                 accepted,
                 bytes,
                 throttled,
+                throttled_bytes,
                 failed,
                 frames,
                 billed,
@@ -46,6 +47,7 @@ impl Router {
                 if *throttled > 0 {
                     s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
                     Self::throttled(&mut st, call.round, now);
+                    st.refund(*throttled_bytes as f64);
                     s.shrink();
                 } else {
                     s.grow(self.opts.max_in_flight);

@@ -72,6 +72,8 @@ pub enum Outcome {
         accepted: u64,
         bytes: u64,
         throttled: u64,
+        /// Bytes of the throttled log records (the stream did not take them).
+        throttled_bytes: u64,
         failed: u64,
         /// Firehose records accepted and what they are billed.
         frames: u64,

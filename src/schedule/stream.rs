@@ -362,6 +362,16 @@ impl State {
         }
     }
 
+    /// Gives back the byte tokens of records the stream refused for quota: it did not take
+    /// them, and their resend takes tokens again. Charged twice, every throttle would leave
+    /// a gap of its size in what the stream is sent (with one stream, near-empty seconds).
+    /// Only debt is cancelled: the stream is at its quota, nothing is banked.
+    pub(super) fn refund(&mut self, bytes: f64) {
+        if self.tokens[1] < 0.0 {
+            self.tokens[1] = (self.tokens[1] + bytes).min(0.0);
+        }
+    }
+
     /// The recent latency, halved for every `LATENCY_HALF_LIFE` without a call (so a stream
     /// that was slow is tried again).
     pub(super) fn recent_latency(&self, now: Instant) -> f64 {

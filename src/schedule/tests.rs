@@ -90,6 +90,7 @@ fn a_slow_stream_is_passed_over_while_others_have_capacity_and_tried_again_later
         accepted: 1,
         bytes: 1,
         throttled: 0,
+        throttled_bytes: 0,
         failed: 0,
         frames: 1,
         billed: 5120,
@@ -182,6 +183,7 @@ fn failing_streams_leave_and_are_probed() {
             accepted: 1,
             bytes: 1,
             throttled: 0,
+            throttled_bytes: 0,
             failed: 0,
             frames: 1,
             billed: 5120,
@@ -208,6 +210,7 @@ fn in_flight_limit_grows_while_saturated_and_halves_on_throttling() {
         accepted: 1,
         bytes: 1,
         throttled: 0,
+        throttled_bytes: 0,
         failed: 0,
         frames: 1,
         billed: 5120,
@@ -277,6 +280,7 @@ fn done() -> Outcome {
         accepted: 1,
         bytes: 1,
         throttled: 0,
+        throttled_bytes: 0,
         failed: 0,
         frames: 1,
         billed: 5120,
@@ -435,4 +439,164 @@ fn a_probe_carries_one_record() {
         r.place_capped(&prefix, Duration::from_secs(1)).unwrap().1,
         1
     );
+}
+
+/// A router whose byte quota is a starting estimate of `start` that may be probed up to
+/// `max` (records and requests never bind).
+fn probing_router(start: f64, max: f64) -> Router {
+    let mut r = router(&["a"], q(start), Balance::Adaptive);
+    r.opts.quota_max = Quota {
+        bytes: max,
+        ..q(start)
+    };
+    r
+}
+
+/// Places `bytes` on the stream at `now` (the fake clock), through the path production
+/// uses: refill, then take (which notes whether it had to wait).
+fn place_at(r: &Router, bytes: f64, now: Instant) -> Duration {
+    let s = r.streams()[0].clone();
+    let mut st = s.lock();
+    st.refill(r.opts.quota, r.opts.quota_max, now);
+    let need = [1.0, bytes, 1.0];
+    let wait = st.wait_for(r.opts.quota, need);
+    r.take(&mut st, need, wait, now);
+    wait
+}
+
+fn bytes_rate(r: &Router) -> f64 {
+    r.streams()[0].effective_rate(r.opts.quota).bytes
+}
+
+#[test]
+fn an_unset_quota_is_probed_upward_while_demand_exceeds_it() {
+    let r = probing_router(1000.0, 20_000.0);
+    let t0 = Instant::now();
+    // Demand of twice the estimate for 4 s, in steps of 100 ms: placements wait.
+    let mut waited = false;
+    for k in 0..40 {
+        waited |= !place_at(&r, 200.0, t0 + Duration::from_millis(100 * k)).is_zero();
+    }
+    assert!(waited);
+    // Doubling every two seconds (after the first second without a decrease): about 3.2 s
+    // of growth by t = 3.9 s.
+    let rate = bytes_rate(&r);
+    assert!((2500.0..4000.0).contains(&rate), "{rate}");
+    // Never past the ceiling, however long the demand lasts.
+    for k in 40..400 {
+        place_at(&r, 5_000.0, t0 + Duration::from_millis(100 * k));
+    }
+    assert!(
+        (bytes_rate(&r) - 20_000.0).abs() < 1e-6,
+        "{}",
+        bytes_rate(&r)
+    );
+}
+
+#[test]
+fn a_quota_set_explicitly_is_a_hard_cap() {
+    // quota_max = quota (a key set): the same demand never raises the rate.
+    let r = router(&["a"], q(1000.0), Balance::Adaptive);
+    let t0 = Instant::now();
+    for k in 0..100 {
+        place_at(&r, 200.0, t0 + Duration::from_millis(100 * k));
+    }
+    assert!((bytes_rate(&r) - 1000.0).abs() < 1e-6, "{}", bytes_rate(&r));
+}
+
+#[test]
+fn no_growth_while_demand_stays_below_the_rate() {
+    let r = probing_router(1000.0, 20_000.0);
+    let t0 = Instant::now();
+    // 500 bytes/s against 1,000: nothing ever waits.
+    for k in 0..100 {
+        assert!(place_at(&r, 50.0, t0 + Duration::from_millis(100 * k)).is_zero());
+    }
+    assert!((bytes_rate(&r) - 1000.0).abs() < 1e-6, "{}", bytes_rate(&r));
+}
+
+#[test]
+fn throttling_after_growth_decreases_and_holds_the_next_probe() {
+    let r = probing_router(1000.0, 20_000.0);
+    let s = r.streams()[0].clone();
+    let t0 = Instant::now();
+    for k in 0..60 {
+        place_at(&r, 500.0, t0 + Duration::from_millis(100 * k));
+    }
+    let grown = bytes_rate(&r);
+    assert!(grown > 4000.0, "{grown}");
+    // Throttled: one decrease (×0.8) per round of placements.
+    let call = at(&s, t0);
+    r.report(&s, call, &Outcome::Throttled);
+    r.report(&s, call, &Outcome::Throttled);
+    let after = bytes_rate(&r);
+    assert!((after - grown * DECREASE).abs() < 1.0, "{grown} -> {after}");
+    // The probe failed: no growth for PROBE_HOLD_FIRST (2 s), whatever the demand, and
+    // then only additive steps (2 % of the rate per second), not doubling.
+    let t1 = Instant::now();
+    for k in 1..=15 {
+        place_at(&r, 5_000.0, t1 + Duration::from_millis(100 * k));
+    }
+    assert!((bytes_rate(&r) - after).abs() < 1.0, "{}", bytes_rate(&r));
+    for k in 16..=40 {
+        place_at(&r, 5_000.0, t1 + Duration::from_millis(100 * k));
+    }
+    let later = bytes_rate(&r);
+    assert!(later > after && later < after * 1.1, "{after} -> {later}");
+    // A throttle of a probe brings the rate back no lower than the starting estimate; the
+    // next one, below it, lowers it as before.
+    let r = probing_router(1000.0, 20_000.0);
+    let s = r.streams()[0].clone();
+    s.lock().scale[1] = 1.1;
+    r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
+    assert!((bytes_rate(&r) - 1000.0).abs() < 1e-6, "{}", bytes_rate(&r));
+    r.report(&s, at(&s, Instant::now()), &done());
+    r.report(&s, at(&s, Instant::now()), &Outcome::Throttled);
+    assert!((bytes_rate(&r) - 800.0).abs() < 1e-6, "{}", bytes_rate(&r));
+}
+
+#[test]
+fn calls_placed_before_a_decrease_do_not_lower_the_rate_again() {
+    let r = router(&["a"], q(1000.0), Balance::Adaptive);
+    let s = r.streams()[0].clone();
+    // Two calls reserved ahead in round 0; the first is throttled.
+    let early = r.place(1, 400, Duration::from_secs(10)).unwrap();
+    let late = r.place(1, 400, Duration::from_secs(10)).unwrap();
+    let sent = |p: &Placement| Call {
+        round: p.round,
+        sent: Instant::now(),
+    };
+    r.report(&s, sent(&early), &Outcome::Throttled);
+    r.report(&s, at(&s, Instant::now()), &done());
+    // The second, sent after the decrease but placed before it, says nothing new.
+    r.report(&s, sent(&late), &Outcome::Throttled);
+    assert!((bytes_rate(&r) - 800.0).abs() < 1e-6, "{}", bytes_rate(&r));
+}
+
+#[test]
+fn throttled_bytes_are_refunded_as_debt_only() {
+    let r = router(&["a"], q(1000.0), Balance::Adaptive);
+    let s = r.streams()[0].clone();
+    let t0 = Instant::now();
+    // 500 of burst, then 1,000 reserved ahead: 500 bytes of debt.
+    place_at(&r, 1000.0, t0);
+    let throttled = Outcome::Done {
+        accepted: 0,
+        bytes: 0,
+        throttled: 2,
+        throttled_bytes: 400,
+        failed: 0,
+        frames: 0,
+        billed: 0,
+    };
+    r.report(&s, at(&s, t0), &throttled);
+    // The stream did not take those 400 bytes: their resend is not charged twice.
+    assert!(
+        (s.lock().tokens[1] + 100.0).abs() < 1.0,
+        "{:?}",
+        s.lock().tokens
+    );
+    r.report(&s, at(&s, t0), &throttled);
+    // Never more than the debt: nothing is banked on a stream at its quota.
+    assert!(s.lock().tokens[1].abs() < 1e-9, "{:?}", s.lock().tokens);
 }

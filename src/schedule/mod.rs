@@ -5,8 +5,11 @@
 //! then, so no quota is ever exceeded by this node. Throttling lowers a stream's effective
 //! rate (multiplicative decrease); time without throttling raises it back towards the
 //! configured quota (additive increase), so a lower real quota, or other nodes sharing the
-//! stream, are learned rather than configured. Streams that answer "not found", "access
-//! denied" or keep failing leave the rotation and are probed now and then.
+//! stream, are learned rather than configured. A quota key left at its default is only a
+//! starting estimate: while demand exceeds it and nothing throttles, the rate is probed
+//! above it (up to `RouterOptions::quota_max`), so a quota AWS raised is learned too.
+//! Streams that answer "not found", "access denied" or keep failing leave the rotation and
+//! are probed now and then.
 
 mod feedback;
 mod router;

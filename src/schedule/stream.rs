@@ -18,8 +18,8 @@ pub(super) const INCREASE_PER_SEC: f64 = 0.02;
 /// found from the default 5 MiB/s in about 4 s; additive steps would take minutes).
 pub(super) const SLOW_START_PER_SEC: f64 = std::f64::consts::SQRT_2;
 /// Above the configured quota, once a probe has throttled: this fraction of the current rate
-/// added per second.
-pub(super) const PROBE_INCREASE_PER_SEC: f64 = 0.02;
+/// added per second (back from a ×0.8 decrease in about 5 s).
+pub(super) const PROBE_INCREASE_PER_SEC: f64 = 0.05;
 /// A rate is probed upward only while placements had to wait for it this recently.
 pub(super) const DEMAND_WINDOW: Duration = Duration::from_secs(1);
 /// After a probe above the configured quota throttled, the next waits this long, doubling
@@ -326,7 +326,11 @@ impl State {
         }
         if probing {
             self.probe_failed = true;
-            self.probe_hold = (self.probe_hold * 2).clamp(PROBE_HOLD_FIRST, PROBE_HOLD_MAX);
+            // Doubled once per failed probe, not per decrease: the several rounds of one
+            // overshoot are one failure.
+            if self.probe_hold_until.is_none_or(|u| now >= u) {
+                self.probe_hold = (self.probe_hold * 2).clamp(PROBE_HOLD_FIRST, PROBE_HOLD_MAX);
+            }
             self.probe_hold_until = Some(now + self.probe_hold);
         }
         self.round += 1;

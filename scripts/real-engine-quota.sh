@@ -110,9 +110,10 @@ jq -r --argjson t0 "$t0" '.streams.s0.series[] | select(.t >= $t0) | "\(.t - $t0
     "$dir/stats.json" >"$dir/series.txt"
 echo "real quota $quota, $records $kind records, plugin: default quota settings ${PLUGIN_PROPS:+(+ $PLUGIN_PROPS)}"
 awk '{ printf "%s:%.2f ", $1, $2 / 1048576 } END { print "" }' "$dir/series.txt"
-# Whole seconds only: the first (start-up) and the last (partial) left out.
-awk 'NR > 1 { b[NR] = $2; t[NR] = $1; n = NR } END {
-    for (i = 2; i < n; i++) { all += b[i]; k++; if (t[i] >= 10) { late += b[i]; m++ } }
+# Whole seconds only: the first (start-up) and the last (partial) left out; a second with
+# nothing accepted has no point in the series and counts as 0.
+awk 'NR == 1 { first = $1 } { b[$1] = $2; last = $1 } END {
+    for (t = first + 1; t < last; t++) { all += b[t]; k++; if (t >= 10) { late += b[t]; m++ } }
     printf "seconds %d, mean %.2f MiB/s, after 10 s %.2f MiB/s (%d s)\n", k, all / k / 1048576, (m ? late / m : 0) / 1048576, m }' \
     "$dir/series.txt"
 jq -r '.streams.s0 | "throttled records \(.throttled_records), accepted records \(.accepted_records)"' "$dir/stats.json"

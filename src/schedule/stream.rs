@@ -289,15 +289,13 @@ impl State {
             return;
         }
         let held = self.probe_hold_until.is_some_and(|u| now < u);
-        for i in 0..3 {
-            let s = &mut self.scale[i];
+        for ((s, demand), max) in self.scale.iter_mut().zip(self.demand_at).zip(max) {
             if *s < 1.0 {
                 *s = (*s + INCREASE_PER_SEC * dt).min(1.0);
                 continue;
             }
-            let wanted = self.demand_at[i]
-                .is_some_and(|t| now.saturating_duration_since(t) <= DEMAND_WINDOW);
-            if held || !wanted || *s >= max[i] {
+            let wanted = demand.is_some_and(|t| now.saturating_duration_since(t) <= DEMAND_WINDOW);
+            if held || !wanted || *s >= max {
                 continue;
             }
             *s = if self.probe_failed {
@@ -305,7 +303,7 @@ impl State {
             } else {
                 *s * SLOW_START_PER_SEC.powf(dt)
             }
-            .min(max[i]);
+            .min(max);
         }
     }
 
@@ -340,9 +338,9 @@ impl State {
 
     /// Notes which rates a placement of `need` had to wait for (demand exceeded them).
     pub(super) fn note_demand(&mut self, need: [f64; 3], now: Instant) {
-        for i in 0..3 {
-            if need[i] > self.tokens[i] {
-                self.demand_at[i] = Some(now);
+        for ((at, n), t) in self.demand_at.iter_mut().zip(need).zip(self.tokens) {
+            if n > t {
+                *at = Some(now);
             }
         }
     }

@@ -110,8 +110,11 @@ pub struct Config {
     pub balance: Balance,
     /// Top-level key whose value keeps records together (`balance key`).
     pub partition_key: Option<String>,
-    /// Per-stream quota the scheduler keeps to.
+    /// Per-stream quota the scheduler starts from (and keeps to, for the keys set).
     pub quota: Quota,
+    /// The most each of the quota's rates may be learned up to: the value of a key set,
+    /// `Quota::probe_ceiling` for a key left unset.
+    pub quota_max: Quota,
     /// How often a stream out of the rotation is tried again.
     pub health_probe_interval: Duration,
     /// Chunks whose delivered records are remembered across Fluent Bit's retries.
@@ -192,6 +195,7 @@ impl Config {
             balance: sched.balance,
             partition_key: sched.partition_key,
             quota: sched.quota,
+            quota_max: sched.quota_max,
             health_probe_interval: sched.health_probe_interval,
             retry_memory_chunks: sched.retry_memory_chunks,
             aggregation,

@@ -86,6 +86,7 @@ pub(super) struct Scheduling {
     pub balance: Balance,
     pub partition_key: Option<String>,
     pub quota: Quota,
+    pub quota_max: Quota,
     pub health_probe_interval: Duration,
     pub retry_memory_chunks: usize,
 }
@@ -110,6 +111,15 @@ pub(super) fn scheduling(get: Get) -> Result<Scheduling, ConfigError> {
         bytes: rate(&get, keys::STREAM_BYTES_PER_SECOND, d.bytes)?,
         requests: rate(&get, keys::STREAM_REQUESTS_PER_SECOND, d.requests)?,
     };
+    // A key set is a hard cap; a key left unset is a starting estimate the scheduler may
+    // probe above, up to the ceiling.
+    let c = Quota::probe_ceiling();
+    let max = |key, set: f64, ceiling: f64| if get(key).is_some() { set } else { ceiling };
+    let quota_max = Quota {
+        records: max(keys::STREAM_RECORDS_PER_SECOND, quota.records, c.records),
+        bytes: max(keys::STREAM_BYTES_PER_SECOND, quota.bytes, c.bytes),
+        requests: max(keys::STREAM_REQUESTS_PER_SECOND, quota.requests, c.requests),
+    };
     let health_probe_interval =
         duration(&get, keys::HEALTH_PROBE_INTERVAL, Duration::from_secs(30))?;
     let retry_memory_chunks = count(&get, keys::RETRY_MEMORY_CHUNKS, 1024, 0..=1_000_000)?;
@@ -117,6 +127,7 @@ pub(super) fn scheduling(get: Get) -> Result<Scheduling, ConfigError> {
         balance,
         partition_key,
         quota,
+        quota_max,
         health_probe_interval,
         retry_memory_chunks,
     })

@@ -59,6 +59,25 @@ impl Default for Quota {
     }
 }
 
+impl Quota {
+    /// How far the learned rate of a quota key left unset may grow above its default:
+    /// 20 × the default, i.e. 100 MiB/s, 10,000,000 records/s, 40,000 requests/s. AWS
+    /// raises a stream's three quotas together, in proportion, and 100 MB/s is the largest
+    /// throughput Firehose's own API lets one declare for a stream (`ThroughputHintInMBs`);
+    /// the bound keeps a mistaken probe from running away, not a real quota out of reach.
+    pub const PROBE_CEILING: f64 = 20.0;
+
+    /// The default quota times `PROBE_CEILING`.
+    pub fn probe_ceiling() -> Quota {
+        let d = Quota::default();
+        Quota {
+            records: d.records * Self::PROBE_CEILING,
+            bytes: d.bytes * Self::PROBE_CEILING,
+            requests: d.requests * Self::PROBE_CEILING,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,

@@ -15,6 +15,8 @@ pub(super) struct Sent {
     pub(super) stream: Arc<Stream>,
     pub(super) idx: Vec<u32>,
     pub(super) sent: std::time::Instant,
+    /// The stream's round when the call was placed.
+    pub(super) round: u64,
     /// Per log record of `idx[..idx.len() - rest]`; `None`: cancelled before it was sent.
     pub(super) result: Option<Result<Vec<Option<RecordFailure>>, CallError>>,
     /// The last `rest` records of `idx` did not fit the call (500 Firehose records, 4 MiB)
@@ -49,6 +51,7 @@ impl Job {
                 stream,
                 idx,
                 sent,
+                round: p.round,
                 result: None,
                 rest: 0,
                 sent_frames: 0,

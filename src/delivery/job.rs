@@ -173,6 +173,7 @@ impl Job {
             Ok(entries) => {
                 let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
                 let mut newly = Vec::new();
+                let mut thr_bytes = 0;
                 for (&i, e) in idx.iter().zip(&entries) {
                     match e {
                         None => {
@@ -187,6 +188,7 @@ impl Job {
                         Some(f) => {
                             if f.throttled {
                                 thr += 1;
+                                thr_bytes += self.records.record_len(i as usize) as u64;
                             } else {
                                 fail += 1;
                                 out.reason = format!("{name}: records failed with {}", f.code);
@@ -207,6 +209,7 @@ impl Job {
                     accepted: acc,
                     bytes,
                     throttled: thr,
+                    throttled_bytes: thr_bytes,
                     failed: fail,
                     frames: s.frames,
                     billed: s.billed,
@@ -229,7 +232,11 @@ impl Job {
                 outcome
             }
         };
-        router.report(&s.stream, s.sent, &outcome);
+        let call = crate::schedule::Call {
+            round: s.round,
+            sent: s.sent,
+        };
+        router.report(&s.stream, call, &outcome);
     }
 }
 

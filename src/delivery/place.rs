@@ -75,6 +75,7 @@ impl Job {
                     let stream = eligible[k % eligible.len()].clone();
                     self.start(
                         Placement {
+                            round: stream.round(),
                             stream,
                             wait: Duration::ZERO,
                         },
@@ -116,6 +117,7 @@ impl Job {
                             Some(Placement {
                                 stream: stream.clone(),
                                 wait: Duration::ZERO,
+                                round: stream.round(),
                             })
                         };
                         match placed {

@@ -127,6 +127,7 @@ impl Instance {
             RouterOptions {
                 balance: config.balance,
                 quota: config.quota,
+                quota_max: config.quota_max,
                 max_in_flight: config.max_in_flight_per_stream,
                 probe_interval: config.health_probe_interval,
                 call_timeout: config.request_timeout,

@@ -3,23 +3,24 @@
 //! rotation, probes, coming back).
 
 use super::stream::*;
-use super::{Outcome, Router};
+use super::{Call, Outcome, Router};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 impl Router {
-    /// Takes the outcome of a call sent at `sent` into the model.
-    pub fn report(&self, s: &Stream, sent: Instant, outcome: &Outcome) {
+    /// Takes the outcome of a call into the model.
+    pub fn report(&self, s: &Stream, call: Call, outcome: &Outcome) {
         let now = Instant::now();
         s.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut st = s.lock();
-        st.note_latency(now.saturating_duration_since(sent), now);
+        st.note_latency(now.saturating_duration_since(call.sent), now);
         let was_down = matches!(st.health, Health::Down { .. });
         match outcome {
             Outcome::Done {
                 accepted,
                 bytes,
                 throttled,
+                throttled_bytes,
                 failed,
                 frames,
                 billed,
@@ -45,7 +46,8 @@ impl Router {
                 }
                 if *throttled > 0 {
                     s.stats.throttled_requests.fetch_add(1, Ordering::Relaxed);
-                    Self::throttled(&mut st, sent, now);
+                    Self::throttled(&mut st, call.round, now);
+                    st.refund(*throttled_bytes as f64);
                     s.shrink();
                 } else {
                     s.grow(self.opts.max_in_flight);
@@ -56,7 +58,7 @@ impl Router {
                 s.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 st.consecutive_errors = 0;
                 st.health = Health::Up;
-                Self::throttled(&mut st, sent, now);
+                Self::throttled(&mut st, call.round, now);
                 s.shrink();
             }
             Outcome::Refused => {
@@ -84,9 +86,10 @@ impl Router {
         }
     }
 
-    pub(super) fn throttled(st: &mut State, sent: Instant, now: Instant) {
-        // Calls sent before the last decrease reflect the old rate: one decrease per round.
-        if sent < st.decreased {
+    pub(super) fn throttled(st: &mut State, round: u64, now: Instant) {
+        // Calls placed before the last decrease (even if sent after it, reserved ahead)
+        // reflect the old rate: one decrease per round.
+        if round != st.round {
             return;
         }
         if !st.accepted_since_decrease {
@@ -95,9 +98,7 @@ impl Router {
             return;
         }
         st.accepted_since_decrease = false;
-        st.scale = (st.scale * DECREASE).max(MIN_SCALE);
-        st.decreased = now;
-        st.increased = now;
+        st.decrease(now);
         // The stream is over quota now: what was banked is gone.
         for t in st.tokens.iter_mut() {
             *t = t.min(0.0);

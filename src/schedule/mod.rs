@@ -5,8 +5,11 @@
 //! then, so no quota is ever exceeded by this node. Throttling lowers a stream's effective
 //! rate (multiplicative decrease); time without throttling raises it back towards the
 //! configured quota (additive increase), so a lower real quota, or other nodes sharing the
-//! stream, are learned rather than configured. Streams that answer "not found", "access
-//! denied" or keep failing leave the rotation and are probed now and then.
+//! stream, are learned rather than configured. A quota key left at its default is only a
+//! starting estimate: while demand exceeds it and nothing throttles, the rate is probed
+//! above it (up to `RouterOptions::quota_max`), so a quota AWS raised is learned too.
+//! Streams that answer "not found", "access denied" or keep failing leave the rotation and
+//! are probed now and then.
 
 mod feedback;
 mod router;
@@ -27,7 +30,12 @@ pub use crate::config::{Balance, Quota};
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
     pub balance: Balance,
+    /// Where each stream's learned rate starts, and what it returns to after throttling.
     pub quota: Quota,
+    /// The most the learned rate may reach (per rate): equal to `quota` for a key set in the
+    /// configuration (a hard cap), higher for one left at its default (probed upward while
+    /// demand exceeds it and nothing throttles).
+    pub quota_max: Quota,
     pub max_in_flight: usize,
     /// How often a stream out of the rotation for a lasting reason (not found, access
     /// denied) is tried again.
@@ -56,6 +64,17 @@ pub enum Packing {
 pub struct Placement {
     pub stream: Arc<Stream>,
     pub wait: Duration,
+    /// The stream's round when the tokens were taken (see `Call`).
+    pub round: u64,
+}
+
+/// A call as the router needs it back with its outcome: the round of its placement (a
+/// throttled call lowers the rate only if placed since the last decrease) and when it was
+/// sent (its latency).
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub round: u64,
+    pub sent: std::time::Instant,
 }
 
 /// What a call came to, for the router's model.
@@ -66,6 +85,8 @@ pub enum Outcome {
         accepted: u64,
         bytes: u64,
         throttled: u64,
+        /// Bytes of the throttled log records (the stream did not take them).
+        throttled_bytes: u64,
         failed: u64,
         /// Firehose records accepted and what they are billed.
         frames: u64,

@@ -185,11 +185,13 @@ impl Router {
                 return None;
             }
             self.take(&mut st, need, wait, now);
+            let round = st.round;
             drop(st);
             return Some((
                 Placement {
                     stream: s.clone(),
                     wait,
+                    round,
                 },
                 records,
             ));
@@ -206,7 +208,7 @@ impl Router {
         prefix: &dyn Fn(usize) -> (usize, usize),
         now: Instant,
     ) -> (usize, [f64; 3], Duration) {
-        st.refill(self.opts.quota, now);
+        st.refill(self.opts.quota, self.opts.quota_max, now);
         // A probe of a stream out of the rotation carries one record: if it fails, little
         // went there; if it succeeds, the stream's destination can be learned before the
         // bulk goes (aggregation auto).
@@ -223,13 +225,15 @@ impl Router {
     /// in whole 5 KB billing units, at least 64 KiB.
     pub(super) fn call_bytes(&self, st: &State) -> usize {
         let unit = crate::batch::BILLING_UNIT as f64;
-        let bytes = (self.opts.quota.bytes * st.scale * CALL_SECS / unit).floor() * unit;
+        let rate = rates(self.opts.quota, st.scale)[1];
+        let bytes = (rate * CALL_SECS / unit).floor() * unit;
         (bytes as usize).max(64 * 1024)
     }
 
     /// Takes a placement's tokens; a stream out of the rotation holds its probe slot until
     /// the call can have answered.
     pub(super) fn take(&self, st: &mut State, need: [f64; 3], wait: Duration, now: Instant) {
+        st.note_demand(need, now);
         st.take(need);
         if let Health::Down { probe_until, .. } = &mut st.health {
             *probe_until = Some(now + wait + self.opts.call_timeout + Duration::from_secs(1));
@@ -250,7 +254,7 @@ impl Router {
         if !st.eligible(now) {
             return None;
         }
-        st.refill(self.opts.quota, now);
+        st.refill(self.opts.quota, self.opts.quota_max, now);
         let wait = st.wait_for(self.opts.quota, need);
         if wait > latest {
             return None;
@@ -259,6 +263,7 @@ impl Router {
         Some(Placement {
             stream: s.clone(),
             wait,
+            round: st.round,
         })
     }
 

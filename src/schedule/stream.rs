@@ -1,6 +1,6 @@
 //! One delivery stream as the scheduler sees it: token buckets for its quota, the learned
-//! rate (AIMD), calls in flight, recent latency, and its health (in the rotation, or out and
-//! when to probe it).
+//! rate (AIMD, and probing above a default quota), calls in flight, recent latency, and its
+//! health (in the rotation, or out and when to probe it).
 
 use super::{Packing, Quota, RouterOptions};
 use crate::telemetry::metrics::StreamStats;
@@ -13,6 +13,20 @@ use tokio::sync::Semaphore;
 pub(super) const DECREASE: f64 = 0.8;
 /// Additive increase: fraction of the configured quota regained per second without throttling.
 pub(super) const INCREASE_PER_SEC: f64 = 0.02;
+/// Above the configured quota (a key left at its default), until a probe first throttles:
+/// the rate doubles every two seconds while demand exceeds it (a raised quota of 20 MiB/s is
+/// found from the default 5 MiB/s in about 4 s; additive steps would take minutes).
+pub(super) const SLOW_START_PER_SEC: f64 = std::f64::consts::SQRT_2;
+/// Above the configured quota, once a probe has throttled: this fraction of the current rate
+/// added per second (back from a ×0.8 decrease in about 5 s).
+pub(super) const PROBE_INCREASE_PER_SEC: f64 = 0.05;
+/// A rate is probed upward only while placements had to wait for it this recently.
+pub(super) const DEMAND_WINDOW: Duration = Duration::from_secs(1);
+/// After a probe above the configured quota throttled, the next waits this long, doubling
+/// up to `PROBE_HOLD_MAX`: where the default was right, probing costs a throttled call now
+/// and then, not one a second.
+pub(super) const PROBE_HOLD_FIRST: Duration = Duration::from_secs(2);
+pub(super) const PROBE_HOLD_MAX: Duration = Duration::from_secs(60);
 /// The effective rate never drops below this fraction of the quota.
 pub(super) const MIN_SCALE: f64 = 0.01;
 /// Seconds of quota a stream may take at once after idling (the bucket's depth).
@@ -53,8 +67,20 @@ pub(super) enum Health {
 
 #[derive(Debug)]
 pub(super) struct State {
-    /// Effective rate as a fraction of the quota (AIMD).
-    pub(super) scale: f64,
+    /// Effective records/s, bytes/s, requests/s as fractions of the configured quota
+    /// (AIMD); above 1 only up to `quota_max`.
+    pub(super) scale: [f64; 3],
+    /// Counts the decreases: a placement carries the round it was made in, and only a
+    /// throttled call placed in the current round lowers the rate again (calls reserved
+    /// ahead at the old rate say nothing of the new one).
+    pub(super) round: u64,
+    /// When a placement last had to wait for each rate's tokens (demand exceeded it).
+    pub(super) demand_at: [Option<Instant>; 3],
+    /// Above the configured quota: doubling (`false`) until a probe first throttles, then
+    /// additive; the next probe not before `probe_hold_until`.
+    pub(super) probe_failed: bool,
+    pub(super) probe_hold: Duration,
+    pub(super) probe_hold_until: Option<Instant>,
     /// Tokens for records, bytes, requests; negative when reserved ahead.
     pub(super) tokens: [f64; 3],
     pub(super) refilled: Instant,
@@ -126,7 +152,12 @@ impl Stream {
                 0
             }),
             state: Mutex::new(State {
-                scale: 1.0,
+                scale: [1.0; 3],
+                round: 0,
+                demand_at: [None; 3],
+                probe_failed: false,
+                probe_hold: Duration::ZERO,
+                probe_hold_until: None,
                 tokens: [
                     q.records * BURST_SECS,
                     q.bytes * BURST_SECS,
@@ -150,14 +181,19 @@ impl Stream {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Effective records/s, bytes/s, requests/s now.
+    /// Effective (learned) records/s, bytes/s, requests/s now.
     pub fn effective_rate(&self, quota: Quota) -> Quota {
-        let s = self.lock().scale;
+        let r = rates(quota, self.lock().scale);
         Quota {
-            records: quota.records * s,
-            bytes: quota.bytes * s,
-            requests: quota.requests * s,
+            records: r[0],
+            bytes: r[1],
+            requests: r[2],
         }
+    }
+
+    /// The round placements are made in now (see `State::round`).
+    pub fn round(&self) -> u64 {
+        self.lock().round
     }
 
     pub fn is_up(&self) -> bool {
@@ -227,24 +263,99 @@ impl Stream {
     }
 }
 
-pub(super) fn rates(q: Quota, scale: f64) -> [f64; 3] {
-    [q.records * scale, q.bytes * scale, q.requests * scale]
+pub(super) fn rates(q: Quota, scale: [f64; 3]) -> [f64; 3] {
+    [
+        q.records * scale[0],
+        q.bytes * scale[1],
+        q.requests * scale[2],
+    ]
+}
+
+/// How far each rate may grow, as a fraction of the configured quota (1: a hard cap).
+pub(super) fn max_scale(q: Quota, max: Quota) -> [f64; 3] {
+    let m = |q: f64, max: f64| if q > 0.0 { (max / q).max(1.0) } else { 1.0 };
+    [
+        m(q.records, max.records),
+        m(q.bytes, max.bytes),
+        m(q.requests, max.requests),
+    ]
 }
 
 impl State {
-    pub(super) fn refill(&mut self, q: Quota, now: Instant) {
+    pub(super) fn refill(&mut self, q: Quota, max: Quota, now: Instant) {
         let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
-        // Additive increase while nothing throttles, at most once per tick of time.
-        let since_decrease = now.saturating_duration_since(self.decreased).as_secs_f64();
-        if since_decrease > 1.0 && self.scale < 1.0 {
-            let dt_inc = now.saturating_duration_since(self.increased).as_secs_f64();
-            self.scale = (self.scale + INCREASE_PER_SEC * dt_inc).min(1.0);
-        }
-        self.increased = now;
+        self.increase(max_scale(q, max), now);
         let r = rates(q, self.scale);
         for (t, r) in self.tokens.iter_mut().zip(r) {
             *t = (*t + r * dt).min(r * BURST_SECS);
+        }
+    }
+
+    /// Raises the learned rates for the time since the last call, unless a decrease came
+    /// within the last second. Below the configured quota: back towards it, additively.
+    /// Above it (keys left unset): only the rates placements had to wait for lately, and
+    /// not while a probe is on hold.
+    fn increase(&mut self, max: [f64; 3], now: Instant) {
+        let dt = now.saturating_duration_since(self.increased).as_secs_f64();
+        self.increased = now;
+        if now.saturating_duration_since(self.decreased).as_secs_f64() <= 1.0 {
+            return;
+        }
+        let held = self.probe_hold_until.is_some_and(|u| now < u);
+        for ((s, demand), max) in self.scale.iter_mut().zip(self.demand_at).zip(max) {
+            if *s < 1.0 {
+                *s = (*s + INCREASE_PER_SEC * dt).min(1.0);
+                continue;
+            }
+            let wanted = demand.is_some_and(|t| now.saturating_duration_since(t) <= DEMAND_WINDOW);
+            if held || !wanted || *s >= max {
+                continue;
+            }
+            *s = if self.probe_failed {
+                *s * (1.0 + PROBE_INCREASE_PER_SEC * dt)
+            } else {
+                *s * SLOW_START_PER_SEC.powf(dt)
+            }
+            .min(max);
+        }
+    }
+
+    /// Lowers the learned rates after throttling (`DECREASE`), starting a new round. A rate
+    /// that was probing above the configured quota comes back no lower than the quota (the
+    /// probe failed, the default may still be right; a further throttle takes it lower),
+    /// and the next probe waits.
+    pub(super) fn decrease(&mut self, now: Instant) {
+        let mut probing = false;
+        for s in self.scale.iter_mut() {
+            let floor = if *s > 1.0 {
+                probing = true;
+                1.0
+            } else {
+                MIN_SCALE
+            };
+            *s = (*s * DECREASE).max(floor);
+        }
+        if probing {
+            self.probe_failed = true;
+            // Doubled once per failed probe, not per decrease: the several rounds of one
+            // overshoot are one failure.
+            if self.probe_hold_until.is_none_or(|u| now >= u) {
+                self.probe_hold = (self.probe_hold * 2).clamp(PROBE_HOLD_FIRST, PROBE_HOLD_MAX);
+            }
+            self.probe_hold_until = Some(now + self.probe_hold);
+        }
+        self.round += 1;
+        self.decreased = now;
+        self.increased = now;
+    }
+
+    /// Notes which rates a placement of `need` had to wait for (demand exceeded them).
+    pub(super) fn note_demand(&mut self, need: [f64; 3], now: Instant) {
+        for ((at, n), t) in self.demand_at.iter_mut().zip(need).zip(self.tokens) {
+            if n > t {
+                *at = Some(now);
+            }
         }
     }
 
@@ -264,6 +375,16 @@ impl State {
     pub(super) fn take(&mut self, need: [f64; 3]) {
         for (t, n) in self.tokens.iter_mut().zip(need) {
             *t -= n;
+        }
+    }
+
+    /// Gives back the byte tokens of records the stream refused for quota: it did not take
+    /// them, and their resend takes tokens again. Charged twice, every throttle would leave
+    /// a gap of its size in what the stream is sent (with one stream, near-empty seconds).
+    /// Only debt is cancelled: the stream is at its quota, nothing is banked.
+    pub(super) fn refund(&mut self, bytes: f64) {
+        if self.tokens[1] < 0.0 {
+            self.tokens[1] = (self.tokens[1] + bytes).min(0.0);
         }
     }
 

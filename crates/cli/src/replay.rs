@@ -32,6 +32,10 @@ pub struct ReplayArgs {
     /// Instead of files: generate N records.
     #[arg(long, value_name = "N", conflicts_with = "files")]
     pub generate: Option<u64>,
+    /// Instead of files: N records of the bundled Kubernetes sample (a real Fluent Bit tail
+    /// chunk of 2,000 records, ~1 KB each as JSON), each with a distinct `demo_id`.
+    #[arg(long, value_name = "N", conflicts_with_all = ["files", "generate"])]
+    pub sample: Option<u64>,
     /// Size of a generated record, as JSON (e.g. 1KiB).
     #[arg(long, value_name = "SIZE", default_value = "256", value_parser = units::parse_positive_size)]
     pub record_size: u64,
@@ -434,20 +438,24 @@ pub fn execute(mut run: Run) -> Result<Done> {
 
 /// `replay` from its arguments.
 pub fn run(args: ReplayArgs) -> Result<i32> {
-    let inputs: Vec<Input> = match (args.generate, args.files.is_empty()) {
-        (Some(count), _) => vec![Input::Generate {
-            count,
-            record_size: usize::try_from(args.record_size).context("--record-size is too large")?,
-        }],
-        (None, false) => args
-            .files
-            .iter()
-            .map(|p| Input::File {
-                path: p.clone(),
-                format: args.format,
-            })
-            .collect(),
-        (None, true) => bail!("nothing to replay: give input files (JSON lines, text lines or raw chunks) or --generate N"),
+    let inputs: Vec<Input> = if let Some(records) = args.sample {
+        vec![Input::Sample { records }]
+    } else {
+        match (args.generate, args.files.is_empty()) {
+            (Some(count), _) => vec![Input::Generate {
+                count,
+                record_size: usize::try_from(args.record_size).context("--record-size is too large")?,
+            }],
+            (None, false) => args
+                .files
+                .iter()
+                .map(|p| Input::File {
+                    path: p.clone(),
+                    format: args.format,
+                })
+                .collect(),
+            (None, true) => bail!("nothing to replay: give input files (JSON lines, text lines or raw chunks), --generate N or --sample N"),
+        }
     };
     if args.chunk_records == 0 {
         bail!("--chunk-records must be at least 1");
@@ -490,7 +498,7 @@ pub fn run(args: ReplayArgs) -> Result<i32> {
         (None, Some(r)) => units::parse_retry_limit(r).map_err(|e| anyhow!(e))?,
         (None, None) => RetryLimit::Limited(1),
     };
-    let total_records = args.generate;
+    let total_records = args.generate.or(args.sample);
     let want_timeline = args.timeline.clone();
     let run = Run {
         inputs,

@@ -568,6 +568,8 @@ pub struct Line<'a> {
     pub len: usize,
     /// `seq` of a generated record.
     pub seq: Option<u64>,
+    /// The line itself (for other keys than `seq`).
+    pub raw: &'a [u8],
 }
 
 /// `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>` → unix seconds.
@@ -637,6 +639,7 @@ pub fn scan_output(dir: &Path, mut f: impl FnMut(&Line<'_>)) -> Result<(u64, u64
                 object_time: t,
                 len: l.len(),
                 seq: parse_seq(l),
+                raw: l,
             });
         }
     }

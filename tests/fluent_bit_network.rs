@@ -256,13 +256,8 @@ fn oversize_records_are_truncated_to_fit_with_a_marker() {
         "    endpoint {}\n    delivery_streams big\n    oversize_policy truncate\n",
         emu.endpoint()
     );
-    let conf = common::fluent_bit::tail_config(
-        &dir,
-        &input,
-        "",
-        "    Buffer_Max_Size  4M\n",
-        &output,
-    );
+    let conf =
+        common::fluent_bit::tail_config(&dir, &input, "", "    Buffer_Max_Size  4M\n", &output);
     let mut fb = FluentBit::start(&bin, &conf, &[]);
     let seen = wait_delivered(&emu, &["big"], 13, Duration::from_secs(60));
     assert_eq!(lost_and_duplicated(&seen, 13), (0, 0), "{}", fb.tail());

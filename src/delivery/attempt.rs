@@ -42,7 +42,10 @@ impl Job {
         let client = self.ctx.client.clone();
         let records = self.records.clone();
         let cfg = &self.ctx.config;
-        let (compression, aggregate_max) = (cfg.compression, cfg.aggregation_max_bytes);
+        let compression = cfg.compression;
+        let aggregate_max = cfg
+            .aggregation_max_bytes
+            .min(self.ctx.router.aggregate_bytes(&p.stream));
         let mut cancel = cancel.clone();
         set.spawn(async move {
             let stream = p.stream;

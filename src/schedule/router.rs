@@ -230,6 +230,17 @@ impl Router {
         (bytes as usize).max(64 * 1024)
     }
 
+    /// The most bytes one aggregate (Firehose record) to `s` should carry now: a quarter
+    /// of a call (`call_bytes`), in whole 5 KB billing units, at least 64 KiB. Firehose
+    /// takes or refuses a record whole: on a stream whose quota is a few MiB/s, one
+    /// refused 1 MB aggregate is a second's worth resent; smaller pieces keep most of a
+    /// throttled call. Streams of 8 MiB/s and more keep full-size aggregates.
+    pub fn aggregate_bytes(&self, s: &Stream) -> usize {
+        let unit = crate::batch::BILLING_UNIT as usize;
+        let call = self.call_bytes(&s.lock());
+        (call / 4 / unit * unit).max(64 * 1024)
+    }
+
     /// Takes a placement's tokens; a stream out of the rotation holds its probe slot until
     /// the call can have answered.
     pub(super) fn take(&self, st: &mut State, need: [f64; 3], wait: Duration, now: Instant) {

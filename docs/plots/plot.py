@@ -10,6 +10,7 @@ Each plot is drawn only when its inputs exist:
   nodes.png       <- nodes.json + nodes.csv                (--bench nodes)
   discovery.png   <- discovery.json + discovery.csv        (--bench discovery)
   memory.png      <- throughput-rss.csv                    (--bench throughput)
+  engine.png      <- engine.json                           (--bench engine)
 """
 
 import csv
@@ -233,6 +234,52 @@ def memory():
     save(fig, "memory.png")
 
 
+def engine():
+    if not have("engine.json"):
+        return
+    data = json.load(open(path("engine.json")))
+    workloads = []
+    for r in data["results"]:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+    fig, axes = plt.subplots(2, len(workloads), figsize=(5.5 * len(workloads), 7), squeeze=False)
+    for col, w in enumerate(workloads):
+        rows = [r for r in data["results"] if r["workload"] == w]
+        null = [run["cpu"] for r in rows if r["variant"] == "null" for run in r["runs"]]
+        names, marg_lo, marg_hi, rss_lo, rss_hi = [], [], [], [], []
+        for r in rows:
+            cpus = [run["cpu"] - n for run, n in zip(r["runs"], null)]
+            rss = [run["max_rss"] / 1e6 for run in r["runs"]]
+            names.append(r["variant"].replace(" (", "\n(").replace("firehose_fanout ", "fanout "))
+            marg_lo.append(min(cpus))
+            marg_hi.append(max(cpus))
+            rss_lo.append(min(rss))
+            rss_hi.append(max(rss))
+        x = range(len(names))
+        colors = ["gray", "tab:red"] + ["tab:blue"] * (len(names) - 2)
+        ax = axes[0][col]
+        ax.bar(x, marg_hi, color=colors, alpha=0.35)
+        ax.bar(x, marg_lo, color=colors)
+        core = [lo for n, lo in zip(names, marg_lo) if n.startswith("kinesis")]
+        if core:
+            ax.axhline(core[0] * 0.25, color="tab:green", ls="--", lw=1.2, label="goal: 0.25 x core plugin")
+            ax.legend(fontsize=8)
+        ax.set_xticks(list(x), names, fontsize=7)
+        ax.set_ylabel("CPU-s above the null output")
+        ax.set_title(f"{w} ({rows[0]['line_bytes']:.0f} B): marginal CPU (low, high)", fontsize=9)
+        ax = axes[1][col]
+        ax.bar(x, rss_hi, color=colors, alpha=0.35)
+        ax.bar(x, rss_lo, color=colors)
+        nulls = [lo for n, lo in zip(names, rss_lo) if n == "null"]
+        if nulls:
+            ax.axhline(nulls[0] + 20, color="tab:green", ls="--", lw=1.2, label="goal: null + 20 MB")
+            ax.legend(fontsize=8)
+        ax.set_xticks(list(x), names, fontsize=7)
+        ax.set_ylabel("peak RSS of Fluent Bit, MB")
+    fig.suptitle(f"The real Fluent Bit, side by side ({machine_note(data['machine'])}, {data['rounds']} rounds)", fontsize=10)
+    save(fig, "engine.png")
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     throttling()
@@ -240,3 +287,4 @@ if __name__ == "__main__":
     nodes()
     discovery()
     memory()
+    engine()

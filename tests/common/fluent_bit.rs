@@ -381,8 +381,7 @@ pub fn tail_config(
     Read_from_Head   On
     Refresh_Interval 1
     Buffer_Chunk_Size 256k
-    Buffer_Max_Size  256k
-{input_extra}
+{buffer_max}{input_extra}
 
 [OUTPUT]
     Name             firehose_fanout
@@ -393,6 +392,12 @@ pub fn tail_config(
 ",
             parsers = parsers.display(),
             input = input.display(),
+            // Fluent Bit refuses a key given twice: the caller's Buffer_Max_Size wins.
+            buffer_max = if input_extra.to_ascii_lowercase().contains("buffer_max_size") {
+                ""
+            } else {
+                "    Buffer_Max_Size  256k\n"
+            },
         ),
     )
     .expect("write the config");

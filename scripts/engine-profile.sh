@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Where the plugin's CPU goes inside the real Fluent Bit: perf over one run of the engine
+# bench's default configuration (tail of a JSON-lines file, 4 streams, sync, aggregation
+# auto, workers 2) against `firehose-fanout emulate` (no quotas) on 127.0.0.1 over plain
+# http. Prints CPU by thread group (Fluent Bit's own threads vs the plugin's), by library,
+# and the plugin's top symbols grouped into the stages of the data path.
+#
+#   scripts/engine-profile.sh [small|k8s] [RECORDS]
+#
+# Needs perf, `cargo build --release -p firehose-fanout -p firehose-fanout-cli` and a
+# Fluent Bit ($FLUENT_BIT, default /work/shared/fluent-bit/bin/fluent-bit).
+set -euo pipefail
+kind=${1:-small}
+records=${2:-1000000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cli=$root/target/release/firehose-fanout
+plugin=$root/target/release/libfirehose_fanout.so
+fb=${FLUENT_BIT:-/work/shared/fluent-bit/bin/fluent-bit}
+dir=$(mktemp -d)
+emu_pid=""
+cleanup() {
+    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
+
+# The engine bench's two line shapes (crates/cli/benches/engine.rs).
+if [ "$kind" = k8s ]; then
+    awk -v n="$records" 'BEGIN { for (i = 0; i < n; i++) printf "{\"seq\":%d,\"log\":\"2026-12-01T10:00:00.123Z INFO  [http-nio-8080-exec-7] c.e.checkout.OrderController : order %010d accepted for customer 7731, 3 items, total 129.90 EUR, payment authorised by provider psp-2, shipping standard, warehouse eu-central-1b\",\"stream\":\"stdout\",\"time\":\"2026-12-01T10:00:00.123456789Z\",\"kubernetes\":{\"pod_name\":\"checkout-7d9f8c6b5-x2k4p\",\"namespace_name\":\"shop\",\"pod_id\":\"6f1c2a3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b\",\"labels\":{\"app\":\"checkout\",\"pod-template-hash\":\"7d9f8c6b5\",\"version\":\"v2.14.1\",\"team\":\"payments\"},\"annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9102\"},\"host\":\"ip-10-0-12-34.eu-central-1.compute.internal\",\"container_name\":\"web\",\"docker_id\":\"4b8e2f1a9c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f\",\"container_hash\":\"registry.example.com/shop/checkout@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"container_image\":\"registry.example.com/shop/checkout:v2.14.1\"}}\n", i, i }' >"$dir/input.jsonl"
+else
+    awk -v n="$records" 'BEGIN { for (i = 0; i < n; i++) printf "{\"seq\":%d,\"level\":\"info\",\"log\":\"GET /api/v1/items 200 12ms user=42 req=%08x\"}\n", i, i }' >"$dir/input.jsonl"
+fi
+
+"$cli" emulate --port 0 --streams 4 --stream-prefix eng- --keep-records 0 >"$dir/emu.out" 2>"$dir/emu.err" &
+emu_pid=$!
+for _ in $(seq 100); do grep -q 'http://' "$dir/emu.out" 2>/dev/null && break; sleep 0.1; done
+endpoint=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/emu.out" | head -1)
+[ -n "$endpoint" ] || { echo "the emulator did not start" >&2; exit 1; }
+
+printf '[PARSER]\n    Name   json\n    Format json\n' >"$dir/parsers.conf"
+cat >"$dir/fluent-bit.conf" <<CONF
+[SERVICE]
+    Flush        1
+    Grace        5
+    Log_Level    warn
+    Parsers_File $dir/parsers.conf
+[INPUT]
+    Name             tail
+    Tag              app.log
+    Path             $dir/input.jsonl
+    Parser           json
+    Read_from_Head   On
+    Exit_On_Eof      On
+    Mem_Buf_Limit    64M
+[OUTPUT]
+    Name             firehose_fanout
+    Match            app.*
+    region           us-east-1
+    endpoint         $endpoint
+    delivery_streams eng-0,eng-1,eng-2,eng-3
+    stream_bytes_per_second 1000MiB
+    workers          2
+CONF
+
+perf record -q -F 999 -g -o "$dir/perf.data" -- "$fb" -e "$plugin" -c "$dir/fluent-bit.conf" >"$dir/fb.log" 2>&1 || true
+echo "== $records $kind lines ($(stat -c %s "$dir/input.jsonl") bytes), firehose_fanout default configuration"
+echo "-- CPU by thread (comm)"
+perf report -i "$dir/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+echo "-- CPU by library (dso)"
+perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+echo "-- the plugin's library: top symbols"
+perf report -i "$dir/perf.data" --no-children --dsos libfirehose_fanout.so --sort sym --stdio 2>/dev/null |
+    grep -E '^ +[0-9]' | head -40
+echo "-- Fluent Bit's threads, top symbols (all libraries)"
+perf report -i "$dir/perf.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30

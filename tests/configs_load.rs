@@ -84,6 +84,18 @@ fn load_and_deliver(props: Vec<(String, String)>, emu: &Emulator) {
     // DaemonSet, given here as the property Fluent Bit would pass with `region`.
     p.push(("endpoint".into(), emu.endpoint()));
     p.push(("region".into(), "us-east-1".into()));
+    // The shipped journal lives on the node (/var/fluent-bit/state); here a fresh folder
+    // per load, so no run (nor the other file's load) finds this chunk already delivered.
+    static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let journal = std::env::temp_dir().join(format!(
+        "ff-configs-load-{}-{}",
+        std::process::id(),
+        LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&journal);
+    let shipped = p.iter_mut().find(|(k, _)| k == "journal_path");
+    let shipped = shipped.expect("the shipped configuration sets journal_path");
+    shipped.1 = journal.display().to_string();
     let refs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let plugin = Plugin::load(common::plugin_path()).expect("load");
     let ins = plugin
@@ -97,6 +109,7 @@ fn load_and_deliver(props: Vec<(String, String)>, emu: &Emulator) {
         FLB_OK
     );
     assert_eq!(ins.exit(), FLB_OK);
+    let _ = std::fs::remove_dir_all(&journal);
 }
 
 #[test]

@@ -106,10 +106,20 @@ impl Journal {
             .write(true)
             .open(&lock_path)
             .map_err(write_err)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(JournalError::InUse { path }),
-            Err(TryLockError::Error(e)) => return Err(write_err(e)),
+        // A lock just let go can still be held for an instant by a copy of its descriptor
+        // in a child being forked (until its exec closes it): a hot reload, or another
+        // thread starting a process, must not cost the journal. Held for a second: in use.
+        let mut tries = 0;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(TryLockError::WouldBlock) => return Err(JournalError::InUse { path }),
+                Err(TryLockError::Error(e)) => return Err(write_err(e)),
+            }
         }
         let known = read_existing(&path, &opts, &log);
         let state = fold(known, opts.capacity);

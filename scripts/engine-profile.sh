@@ -6,6 +6,8 @@
 # and the plugin's top symbols grouped into the stages of the data path.
 #
 #   scripts/engine-profile.sh [small|k8s] [RECORDS]
+#   KEEP_PERF_DATA=/tmp/perf.data scripts/engine-profile.sh ...   (keeps the profile)
+#   PERF_CALLGRAPH="--call-graph dwarf,16384" ...                 (callers of libc's memmove)
 #
 # Needs perf, `cargo build --release -p firehose-fanout -p firehose-fanout-cli` and a
 # Fluent Bit ($FLUENT_BIT, default /work/shared/fluent-bit/bin/fluent-bit).
@@ -65,12 +67,20 @@ cat >"$dir/fluent-bit.conf" <<CONF
     workers          2
 CONF
 
-perf record -q -F 999 -g -o "$dir/perf.data" -- "$fb" -e "$plugin" -c "$dir/fluent-bit.conf" >"$dir/fb.log" 2>&1 || true
+perf record -q -F 999 ${PERF_CALLGRAPH:--g} -o "$dir/perf.data" -- "$fb" -e "$plugin" -c "$dir/fluent-bit.conf" >"$dir/fb.log" 2>&1 || true
+[ -n "${KEEP_PERF_DATA:-}" ] && cp "$dir/perf.data" "$KEEP_PERF_DATA"
 echo "== $records $kind lines ($(stat -c %s "$dir/input.jsonl") bytes), firehose_fanout default configuration"
 echo "-- CPU by thread (comm)"
 perf report -i "$dir/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
 echo "-- CPU by library (dso)"
 perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+echo "-- the plugin's threads (firehose-fanout) by library"
+perf report -i "$dir/perf.data" --no-children --comms firehose-fanout --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
+echo "-- the plugin's threads: top symbols in every library"
+perf report -i "$dir/perf.data" --no-children --comms firehose-fanout --sort dso,sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+echo "-- samples"
+perf report -i "$dir/perf.data" --stdio --header-only 2>/dev/null | grep -E 'sample|duration' | head -4
+perf report -i "$dir/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^# (Samples|Event count)' | head -2
 echo "-- the plugin's library: top symbols"
 perf report -i "$dir/perf.data" --no-children --dsos libfirehose_fanout.so --sort sym --stdio 2>/dev/null |
     grep -E '^ +[0-9]' | head -40

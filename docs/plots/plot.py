@@ -250,7 +250,10 @@ def engine():
         for r in rows:
             cpus = [run["cpu"] - n for run, n in zip(r["runs"], null)]
             rss = [run["max_rss"] / 1e6 for run in r["runs"]]
-            names.append(r["variant"].replace(" (", "\n(").replace("firehose_fanout ", "fanout "))
+            v = r["variant"]
+            label = "core plugin\n1 stream" if v.startswith("kinesis") else v
+            label = "fanout\nsync" if v.startswith("firehose_fanout (") else label
+            names.append(label.replace("firehose_fanout ", "fanout\n"))
             marg_lo.append(min(cpus))
             marg_hi.append(max(cpus))
             rss_lo.append(min(rss))
@@ -260,11 +263,11 @@ def engine():
         ax = axes[0][col]
         ax.bar(x, marg_hi, color=colors, alpha=0.35)
         ax.bar(x, marg_lo, color=colors)
-        core = [lo for n, lo in zip(names, marg_lo) if n.startswith("kinesis")]
+        core = [lo for n, lo in zip(names, marg_lo) if n.startswith("core")]
         if core:
             ax.axhline(core[0] * 0.25, color="tab:green", ls="--", lw=1.2, label="goal: 0.25 x core plugin")
             ax.legend(fontsize=8)
-        ax.set_xticks(list(x), names, fontsize=7)
+        ax.set_xticks(list(x), names, fontsize=8)
         ax.set_ylabel("CPU-s above the null output")
         ax.set_title(f"{w} ({rows[0]['line_bytes']:.0f} B): marginal CPU (low, high)", fontsize=9)
         ax = axes[1][col]
@@ -274,7 +277,7 @@ def engine():
         if nulls:
             ax.axhline(nulls[0] + 20, color="tab:green", ls="--", lw=1.2, label="goal: null + 20 MB")
             ax.legend(fontsize=8)
-        ax.set_xticks(list(x), names, fontsize=7)
+        ax.set_xticks(list(x), names, fontsize=8)
         ax.set_ylabel("peak RSS of Fluent Bit, MB")
     fig.suptitle(f"The real Fluent Bit, side by side ({machine_note(data['machine'])}, {data['rounds']} rounds)", fontsize=10)
     save(fig, "engine.png")

@@ -119,14 +119,20 @@ fn fluent_bit() -> Option<PathBuf> {
 }
 
 fn plugin() -> PathBuf {
-    // The bench profile builds the cdylib next to the CLI (target/release/deps).
+    // The bench profile builds the cdylib next to the CLI (target/release/deps);
+    // `cargo build --release` copies it to target/release. The newer of the two: the other
+    // may be left from an older tree.
     let dir = cli().parent().map(Path::to_path_buf).unwrap_or_default();
-    let direct = dir.join("libfirehose_fanout.so");
-    if direct.exists() {
-        direct
-    } else {
-        dir.join("deps").join("libfirehose_fanout.so")
-    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    [
+        dir.join("libfirehose_fanout.so"),
+        dir.join("deps").join("libfirehose_fanout.so"),
+    ]
+    .into_iter()
+    .filter_map(|p| modified(&p).map(|t| (t, p)))
+    .max()
+    .map(|(_, p)| p)
+    .unwrap_or_else(|| dir.join("deps").join("libfirehose_fanout.so"))
 }
 
 fn write_input(dir: &Path, w: &Workload) -> anyhow::Result<PathBuf> {

@@ -14,20 +14,7 @@
 set -euo pipefail
 kind=${1:-small}
 records=${2:-1000000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cli=$root/target/release/firehose-fanout
-plugin=$root/target/release/libfirehose_fanout.so
-fb=${FLUENT_BIT:-/work/shared/fluent-bit/bin/fluent-bit}
-dir=$(mktemp -d)
-emu_pid=""
-cleanup() {
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
+. "$(dirname "$0")/lib/stand-in.sh"
 
 # The engine bench's two line shapes (crates/cli/benches/engine.rs).
 if [ "$kind" = k8s ]; then
@@ -36,13 +23,9 @@ else
     awk -v n="$records" 'BEGIN { for (i = 0; i < n; i++) printf "{\"seq\":%d,\"level\":\"info\",\"log\":\"GET /api/v1/items 200 12ms user=42 req=%08x\"}\n", i, i }' >"$dir/input.jsonl"
 fi
 
-"$cli" emulate --port 0 --streams 4 --stream-prefix eng- --keep-records 0 >"$dir/emu.out" 2>"$dir/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do grep -q 'http://' "$dir/emu.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/emu.out" | head -1)
-[ -n "$endpoint" ] || { echo "the emulator did not start" >&2; exit 1; }
+start_emulator --streams 4 --stream-prefix eng- --keep-records 0
 
-printf '[PARSER]\n    Name   json\n    Format json\n' >"$dir/parsers.conf"
+write_parsers
 cat >"$dir/fluent-bit.conf" <<CONF
 [SERVICE]
     Flush        1

@@ -17,22 +17,7 @@ set -euo pipefail
 quota=${1:?the real quota, e.g. 20MiB}
 records=${2:?how many records}
 kind=${3:-k8s}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cli=$root/target/release/firehose-fanout
-plugin=$root/target/release/libfirehose_fanout.so
-fb=${FLUENT_BIT:-/work/shared/fluent-bit/bin/fluent-bit}
-dir=$(mktemp -d)
-emu_pid=""
-fb_pid=""
-cleanup() {
-    [ -n "$fb_pid" ] && kill "$fb_pid" 2>/dev/null || true
-    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
+. "$(dirname "$0")/lib/stand-in.sh"
 
 # The input: JSON lines, each with a distinct id (demo_id or seq).
 if [ "$kind" = k8s ]; then
@@ -49,14 +34,9 @@ fi
 lines=$(wc -l <"$dir/input.jsonl")
 [ "$lines" -eq "$records" ] || { echo "input has $lines lines, not $records" >&2; exit 1; }
 
-"$cli" emulate --port 0 --stream s0 --quota-bytes "$quota" --out "$dir/out" \
-    --keep-records 0 --buffer-size 8 >"$dir/emu.out" 2>"$dir/emu.err" &
-emu_pid=$!
-for _ in $(seq 100); do grep -q 'http://' "$dir/emu.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/emu.out" | head -1)
-[ -n "$endpoint" ] || { echo "the emulator did not start" >&2; exit 1; }
+start_emulator --stream s0 --quota-bytes "$quota" --out "$dir/out" --keep-records 0 --buffer-size 8
 
-printf '[PARSER]\n    Name   json\n    Format json\n' >"$dir/parsers.conf"
+write_parsers
 cat >"$dir/fluent-bit.conf" <<CONF
 [SERVICE]
     Flush        1

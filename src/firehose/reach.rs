@@ -278,50 +278,84 @@ mod tests {
 
     #[test]
     fn fips_and_dual_stack_endpoints() {
-        let fh = |r: &str, f, d| run(firehose_endpoint(r, f, d, None)).expect("resolves");
-        assert_eq!(
-            fh("eu-west-1", false, false),
-            "https://firehose.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            fh("us-east-1", true, false),
-            "https://firehose-fips.us-east-1.amazonaws.com"
-        );
-        assert_eq!(
-            fh("us-east-1", false, true),
-            "https://firehose.us-east-1.api.aws"
-        );
-        assert_eq!(
-            fh("us-east-1", true, true),
-            "https://firehose-fips.us-east-1.api.aws"
-        );
-        assert_eq!(
-            fh("us-gov-west-1", true, false),
-            "https://firehose-fips.us-gov-west-1.amazonaws.com"
-        );
-        // An explicit endpoint wins (FIPS from the environment does not apply to it).
-        assert_eq!(
-            run(firehose_endpoint(
+        // (service, region, fips, dual-stack, endpoint the SDK resolves)
+        let cases = [
+            (
+                "firehose",
+                "eu-west-1",
+                false,
+                false,
+                "https://firehose.eu-west-1.amazonaws.com",
+            ),
+            (
+                "firehose",
                 "us-east-1",
                 true,
                 false,
-                Some("http://127.0.0.1:4573")
-            ))
-            .expect("resolves"),
-            "http://127.0.0.1:4573"
-        );
-        let sts = |r: &str, f, d| run(sts_endpoint(r, f, d, None)).expect("resolves");
-        assert_eq!(
-            sts("eu-west-1", false, false),
-            "https://sts.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            sts("us-east-1", true, false),
-            "https://sts-fips.us-east-1.amazonaws.com"
-        );
-        assert_eq!(
-            sts("us-east-1", false, true),
-            "https://sts.us-east-1.api.aws"
-        );
+                "https://firehose-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "firehose",
+                "us-east-1",
+                false,
+                true,
+                "https://firehose.us-east-1.api.aws",
+            ),
+            (
+                "firehose",
+                "us-east-1",
+                true,
+                true,
+                "https://firehose-fips.us-east-1.api.aws",
+            ),
+            (
+                "firehose",
+                "us-gov-west-1",
+                true,
+                false,
+                "https://firehose-fips.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "sts",
+                "eu-west-1",
+                false,
+                false,
+                "https://sts.eu-west-1.amazonaws.com",
+            ),
+            (
+                "sts",
+                "us-east-1",
+                true,
+                false,
+                "https://sts-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "sts",
+                "us-east-1",
+                false,
+                true,
+                "https://sts.us-east-1.api.aws",
+            ),
+        ];
+        for (service, region, fips, dual, want) in cases {
+            let got = if service == "sts" {
+                run(sts_endpoint(region, fips, dual, None))
+            } else {
+                run(firehose_endpoint(region, fips, dual, None))
+            };
+            assert_eq!(
+                got.as_deref(),
+                Ok(want),
+                "{service} {region} fips={fips} dual={dual}"
+            );
+        }
+        // An explicit endpoint wins (FIPS from the environment does not apply to it).
+        let explicit = run(firehose_endpoint(
+            "us-east-1",
+            true,
+            false,
+            Some("http://127.0.0.1:4573"),
+        ));
+        assert_eq!(explicit.as_deref(), Ok("http://127.0.0.1:4573"));
     }
 }

@@ -155,6 +155,12 @@ impl Delivered {
     }
 
     /// One call's accepted records of a chunk of `records`: to the journal, at once.
+    /// Whether accepted records are written to a journal (else `accepted` does nothing and
+    /// the caller need not collect them).
+    pub fn journaled(&self) -> bool {
+        self.journal.is_some()
+    }
+
     pub fn accepted(&self, key: ChunkKey, records: usize, idx: &[u32]) {
         if let Some(j) = &self.journal {
             if !idx.is_empty() {

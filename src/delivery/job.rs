@@ -172,6 +172,8 @@ impl Job {
         let outcome = match result {
             Ok(entries) => {
                 let (mut acc, mut bytes, mut thr, mut fail) = (0, 0, 0, 0);
+                // Newly accepted records, only when a journal takes them.
+                let journal = self.chunk.filter(|_| self.ctx.delivered.journaled());
                 let mut newly = Vec::new();
                 let mut thr_bytes = 0;
                 for (&i, e) in idx.iter().zip(&entries) {
@@ -180,7 +182,9 @@ impl Job {
                             if !accepted[i as usize] {
                                 accepted[i as usize] = true;
                                 *done += 1;
-                                newly.push(i);
+                                if journal.is_some() {
+                                    newly.push(i);
+                                }
                             }
                             acc += 1;
                             bytes += self.records.record_len(i as usize) as u64;
@@ -197,7 +201,7 @@ impl Job {
                         }
                     }
                 }
-                if let Some((key, n)) = self.chunk {
+                if let Some((key, n)) = journal {
                     self.ctx.delivered.accepted(key, n, &newly);
                 }
                 if thr > 0 {

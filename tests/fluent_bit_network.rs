@@ -32,6 +32,12 @@ fn tls_emulator(names: &[&str], dir: &std::path::Path) -> (Emulator, std::path::
 
 /// Tails `n` records into the emulator at `endpoint`; returns Fluent Bit once all arrived
 /// exactly once.
+/// The port of the stand-in's endpoint.
+fn port_of(emu: &Emulator) -> String {
+    let endpoint = emu.endpoint();
+    endpoint.rsplit(':').next().unwrap_or_default().to_string()
+}
+
 fn deliver(
     name: &str,
     endpoint: &str,
@@ -76,12 +82,7 @@ fn the_proxy_key_with_credentials_tunnels_every_call_and_never_logs_the_password
     );
     let mut fb = deliver("proxy key", &emu.endpoint(), &emu, &output, &[], &dir);
     let tunnels = proxy.tunnels();
-    let port = emu
-        .endpoint()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = port_of(&emu);
     assert!(!tunnels.is_empty(), "no CONNECT seen");
     assert!(
         tunnels
@@ -134,12 +135,7 @@ fn https_proxy_from_the_environment_in_either_case() {
         let dir = workdir(&format!("proxy-env-{var}"));
         let (emu, ca) = tls_emulator(&[host], &dir);
         let proxy = Proxy::start();
-        let port = emu
-            .endpoint()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let port = port_of(&emu);
         let endpoint = format!("https://{host}:{port}");
         let output = format!("    ca_file {}\n", ca.display());
         let url = proxy.url();

@@ -29,6 +29,7 @@ fn emulator(quota_bytes: Option<f64>) -> Emulator {
             })
             .collect(),
         seed: Some(11),
+        signing_secret: Some(common::TEST_SECRET.into()),
         ..Default::default()
     })
     .expect("emulator starts")
@@ -52,6 +53,8 @@ fn tail_to_four_streams(name: &str, mode: &str) {
     let (lost, dup) = lost_and_duplicated(&seen, n);
     assert!(fb.alive(), "Fluent Bit died:\n{}", fb.tail());
     assert_eq!((lost, dup), (0, 0), "lost, duplicated\n{}", fb.tail());
+    // Every call's signature covered the body the plugin wrote.
+    assert_eq!(emu.stats().invalid_signatures, 0);
     // Spread over every stream.
     for s in STREAMS {
         assert!(!emu.records(s).is_empty(), "nothing on {s}");

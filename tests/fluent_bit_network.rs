@@ -24,6 +24,7 @@ fn tls_emulator(names: &[&str], dir: &std::path::Path) -> (Emulator, std::path::
     let emu = Emulator::start(EmulatorConfig {
         streams: STREAMS.iter().map(|s| StreamSpec::new(*s)).collect(),
         tls: Some(identity),
+        signing_secret: Some(common::TEST_SECRET.into()),
         ..Default::default()
     })
     .expect("emulator with TLS");

@@ -15,6 +15,7 @@ fn emulator(streams: &[&str]) -> Emulator {
     Emulator::start(EmulatorConfig {
         streams: streams.iter().map(|s| StreamSpec::new(*s)).collect(),
         seed: Some(7),
+        signing_secret: Some(common::TEST_SECRET.into()),
         ..Default::default()
     })
     .expect("emulator starts")

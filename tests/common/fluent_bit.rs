@@ -114,7 +114,7 @@ pub fn append_lines(path: &Path, range: std::ops::Range<u64>, pad: usize) {
 fn aws_env(cmd: &mut Command) {
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ACCESS_KEY_ID", "AKIDFIREHOSEFANOUTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "firehose-fanout-test-secret")
+        .env("AWS_SECRET_ACCESS_KEY", super::TEST_SECRET)
         .env("AWS_CONFIG_FILE", "/nonexistent/firehose-fanout-test")
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",

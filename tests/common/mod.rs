@@ -19,13 +19,17 @@ pub fn plugin_path() -> PathBuf {
     p
 }
 
+/// The tests' secret access key; emulators started with it as `signing_secret` check every
+/// request's SigV4 signature, body included.
+pub const TEST_SECRET: &str = "firehose-fanout-test-secret";
+
 /// Static credentials and no instance metadata: tests never leave 127.0.0.1.
 pub fn test_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDFIREHOSEFANOUTTEST");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "firehose-fanout-test-secret");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET);
         std::env::remove_var("AWS_SESSION_TOKEN");
         std::env::remove_var("AWS_PROFILE");
         std::env::remove_var("AWS_ROLE_ARN");

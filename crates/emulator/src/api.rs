@@ -3,7 +3,8 @@
 //!
 //! Operations: `PutRecord`, `PutRecordBatch`, `CreateDeliveryStream`,
 //! `DeleteDeliveryStream`, `DescribeDeliveryStream`, `ListDeliveryStreams`.
-//! The request signature is never checked.
+//! The request signature is checked only with `EmulatorConfig::signing_secret`
+//! (before everything below; see [`crate::sigv4`]).
 //!
 //! # Processing order of a request
 //! 1. Parse: unknown operation → 400 `UnknownOperationException`; malformed

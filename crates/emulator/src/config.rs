@@ -77,6 +77,11 @@ pub struct EmulatorConfig {
     /// `tls` key is an unknown field).
     #[serde(skip)]
     pub tls: Option<TlsIdentity>,
+    /// When set, every API request must carry a valid AWS SigV4 signature made with this
+    /// secret access key (any access key id): the signature is computed again over the
+    /// request as it arrived, body included, as the real service does. A mismatch answers
+    /// 400 `InvalidSignatureException`. `None` (the default): signatures are not checked.
+    pub signing_secret: Option<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -93,6 +98,7 @@ impl Default for EmulatorConfig {
             throttle_status: DEFAULT_THROTTLE_STATUS,
             record_retention: None,
             tls: None,
+            signing_secret: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The emulator speaks the Firehose API the way `aws-sdk-firehose` (and the
 //! other AWS SDKs) use it: AWS JSON 1.1 over HTTP, `POST /` with
-//! `X-Amz-Target: Firehose_20150804.<Operation>`, signatures ignored. It
+//! `X-Amz-Target: Firehose_20150804.<Operation>`, signatures ignored (or checked, with
+//! `signing_secret`). It
 //! implements `PutRecord`, `PutRecordBatch`, `CreateDeliveryStream`,
 //! `DeleteDeliveryStream`, `DescribeDeliveryStream` and
 //! `ListDeliveryStreams`, and enforces the real API limits with the real
@@ -54,6 +55,7 @@ pub mod faults;
 pub mod output;
 pub mod quota;
 pub mod server;
+pub mod sigv4;
 pub mod state;
 pub mod stats;
 pub mod timeutil;

@@ -563,6 +563,19 @@ async fn route(
     }
 
     let is_admin = path == "/admin" || path.starts_with("/admin/");
+    // Kept for the signature check, which needs the body too.
+    let signed = handle
+        .shared
+        .signing_secret
+        .as_ref()
+        .filter(|_| !is_admin)
+        .map(|secret| {
+            (
+                secret.clone(),
+                req.uri().query().unwrap_or("").to_string(),
+                req.headers().clone(),
+            )
+        });
     match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => return Ok(json_response(200, b"{\"ok\":true}".to_vec())),
         (&Method::GET, "/stats") => {
@@ -601,6 +614,16 @@ async fn route(
         let (status, value) = crate::admin::handle(handle, &method, &path, &body);
         let body = serde_json::to_vec(&value).unwrap_or_default();
         return Ok(json_response(status, body));
+    }
+
+    if let Some((secret, query, headers)) = signed {
+        if let Err(message) =
+            crate::sigv4::verify(method.as_str(), &path, &query, &headers, &body, &secret)
+        {
+            handle.shared.lock().count_invalid_signature();
+            let err = ApiError::new(400, crate::sigv4::INVALID_SIGNATURE, message);
+            return Ok(error_response(&err));
+        }
     }
 
     match api::handle(&handle.shared, target.as_deref(), &body).await {

@@ -123,6 +123,7 @@ struct GlobalCounters {
     rejected_requests: u64,
     faulted_requests: u64,
     resets: u64,
+    invalid_signatures: u64,
     objects_written: u64,
     object_bytes_written: u64,
     output_errors: u64,
@@ -152,6 +153,8 @@ pub(crate) struct Inner {
 /// The shared state of one emulator.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// `EmulatorConfig::signing_secret`.
+    pub(crate) signing_secret: Option<String>,
     /// Wakes the output flusher when a buffer opens.
     pub(crate) output_wakeup: Notify,
 }
@@ -195,6 +198,7 @@ impl Shared {
         }
         Ok(Shared {
             inner: Mutex::new(inner),
+            signing_secret: config.signing_secret.clone(),
             output_wakeup: Notify::new(),
         })
     }
@@ -380,6 +384,7 @@ impl Inner {
             object_bytes_written: c.object_bytes_written,
             output_errors: c.output_errors,
             access_keys: c.access_keys.clone(),
+            invalid_signatures: c.invalid_signatures,
             user_agents: c.user_agents.clone(),
             streams: self
                 .streams
@@ -390,6 +395,11 @@ impl Inner {
     }
 
     // ----- request pipeline -------------------------------------------
+
+    /// Counts a request whose SigV4 signature did not match (with `signing_secret`).
+    pub fn count_invalid_signature(&mut self) {
+        self.counters.invalid_signatures += 1;
+    }
 
     /// Counts a request signed with `access_key` (SigV4 `Credential=`).
     pub fn count_access_key(&mut self, access_key: &str) {

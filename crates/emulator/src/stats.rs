@@ -32,10 +32,13 @@ pub struct Stats {
     /// Errors while writing to the output folder.
     pub output_errors: u64,
     /// API requests by the access key id that signed them (from the SigV4
-    /// `Authorization` header; never validated), to check which credentials a
-    /// client used.
+    /// `Authorization` header), to check which credentials a client used.
     #[serde(default)]
     pub access_keys: BTreeMap<String, u64>,
+    /// API requests refused because their SigV4 signature did not match (only with
+    /// `signing_secret`).
+    #[serde(default)]
+    pub invalid_signatures: u64,
     /// API requests by their `User-Agent` header.
     #[serde(default)]
     pub user_agents: BTreeMap<String, u64>,

@@ -603,3 +603,66 @@ async fn sdk_retries_throttled_requests_on_its_own() {
     );
     assert_eq!(s.accepted_records, ok);
 }
+
+#[tokio::test]
+async fn signatures_are_checked_with_a_signing_secret() {
+    let emu = emulator_with(
+        &["signed"],
+        EmulatorConfig {
+            signing_secret: Some("secret".into()),
+            ..Default::default()
+        },
+    );
+    // The SDK's own signature (the test client signs with "secret").
+    let fh = client(&emu.endpoint());
+    let out = fh
+        .put_record_batch()
+        .delivery_stream_name("signed")
+        .set_records(Some(records([b"one".to_vec(), b"two".to_vec()])))
+        .send()
+        .await
+        .expect("a correctly signed call is accepted");
+    assert_eq!(out.failed_put_count(), 0);
+    // A body changed after signing: refused as AWS refuses it.
+    let err = fh
+        .put_record_batch()
+        .delivery_stream_name("signed")
+        .set_records(Some(records([b"one".to_vec()])))
+        .customize()
+        .interceptor(TamperAfterSigning)
+        .send()
+        .await;
+    let err = err.expect_err("the signature no longer matches");
+    assert_eq!(
+        aws_sdk_firehose::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidSignatureException"),
+        "{err:?}"
+    );
+    assert_eq!(emu.stats().invalid_signatures, 1);
+    assert_eq!(emu.records("signed").len(), 2);
+}
+
+/// Replaces "one" by "two" in the body once the request is signed.
+#[derive(Debug)]
+struct TamperAfterSigning;
+
+impl aws_sdk_firehose::config::Intercept for TamperAfterSigning {
+    fn name(&self) -> &'static str {
+        "TamperAfterSigning"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_firehose::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_firehose::config::RuntimeComponents,
+        _: &mut aws_sdk_firehose::config::ConfigBag,
+    ) -> Result<(), aws_sdk_firehose::error::BoxError> {
+        let req = context.request_mut();
+        let body = req.body().bytes().unwrap_or_default().to_vec();
+        let tampered = String::from_utf8_lossy(&body).replace("b25l", "dHdv");
+        *req.body_mut() = tampered.into();
+        Ok(())
+    }
+}

@@ -1,6 +1,7 @@
 //! A batch into Firehose records: aggregates, compressed, within the record limit, at most
 //! one call's worth (500 Firehose records, 4 MiB).
 
+use super::compress::Compression;
 use super::{Records, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES};
 use std::ops::Range;
 
@@ -16,12 +17,35 @@ pub struct Framing {
 }
 
 /// One Firehose record and the positions (in the batch) of the log records it carries.
+/// Uncompressed, its bytes are its members' where they lie in [`Records`] (the request body
+/// is written from them directly, not from a copy).
 #[derive(Debug)]
 pub struct Frame {
-    pub data: Vec<u8>,
+    /// The compressed aggregate (with compression).
+    pub compressed: Option<Vec<u8>>,
     pub members: Range<usize>,
+    /// Bytes Firehose receives (after compression).
+    pub len: usize,
     /// Bytes before compression.
     pub raw_len: usize,
+}
+
+impl Frame {
+    /// The record's bytes in order: the compressed buffer, or each member's bytes.
+    pub fn pieces<'a>(
+        &'a self,
+        records: &'a Records,
+        batch: &'a [u32],
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let members = match self.compressed {
+            Some(_) => &[][..],
+            None => &batch[self.members.clone()],
+        };
+        self.compressed
+            .as_deref()
+            .into_iter()
+            .chain(members.iter().map(|&i| records.get(i as usize)))
+    }
 }
 
 /// Firehose bills each record rounded up to 5 KB.
@@ -49,7 +73,7 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
     // another call (the caller sends `batch[frames.last().members.end..]` again).
     while k < batch.len() && frames.len() < MAX_BATCH_RECORDS {
         let start = k;
-        // Measure first, then copy into a buffer of the exact size (no doubling).
+        // Measure first; with compression, copy into a buffer of the exact size (no doubling).
         let mut len = records.record_len(batch[k] as usize);
         k += 1;
         let members = framing.max_members.unwrap_or(usize::MAX);
@@ -61,31 +85,37 @@ pub fn frame(records: &Records, batch: &[u32], framing: Framing) -> std::io::Res
             len += records.record_len(batch[k] as usize);
             k += 1;
         }
-        let data = loop {
-            let mut data = Vec::with_capacity(len);
-            for &i in &batch[start..k] {
-                data.extend_from_slice(records.get(i as usize));
+        let (compressed, sent_len, raw_len) = if matches!(framing.compression, Compression::None) {
+            (None, len, len)
+        } else {
+            loop {
+                let mut data = Vec::with_capacity(len);
+                for &i in &batch[start..k] {
+                    data.extend_from_slice(records.get(i as usize));
+                }
+                let raw_len = data.len();
+                let data = framing.compression.apply(data)?;
+                // Compression made an aggregate larger than Firehose takes: fewer members.
+                if data.len() <= MAX_RECORD_BYTES || k - start == 1 {
+                    let n = data.len();
+                    break (Some(data), n, raw_len);
+                }
+                k = start + (k - start) / 2;
+                len = batch[start..k]
+                    .iter()
+                    .map(|&i| records.record_len(i as usize))
+                    .sum();
             }
-            let raw_len = data.len();
-            let data = framing.compression.apply(data)?;
-            // Compression made an aggregate larger than Firehose takes: fewer members.
-            if data.len() <= MAX_RECORD_BYTES || k - start == 1 {
-                break (data, raw_len);
-            }
-            k = start + (k - start) / 2;
-            len = batch[start..k]
-                .iter()
-                .map(|&i| records.record_len(i as usize))
-                .sum();
         };
-        if total + data.0.len() > MAX_BATCH_BYTES && !frames.is_empty() {
+        if total + sent_len > MAX_BATCH_BYTES && !frames.is_empty() {
             break;
         }
-        total += data.0.len();
+        total += sent_len;
         frames.push(Frame {
-            data: data.0,
+            compressed,
             members: start..k,
-            raw_len: data.1,
+            len: sent_len,
+            raw_len,
         });
     }
     Ok(frames)

@@ -54,7 +54,7 @@ fn frames_aggregate_up_to_the_limit_and_bill_by_5kb() {
     let members: Vec<_> = f.iter().map(|f| f.members.clone()).collect();
     // 6,100 rounds down to one 5 KB unit: 3,000 + 3,000 would take two units anyway.
     assert_eq!(members, vec![0..1, 1..2, 2..4, 4..5]);
-    assert_eq!(f[2].data.len(), 3100);
+    assert_eq!(f[2].len, 3100);
     assert_eq!(billed_bytes(100), 5120);
     assert_eq!(billed_bytes(5120), 5120);
     assert_eq!(billed_bytes(5121), 10240);
@@ -66,7 +66,7 @@ fn frames_aggregate_up_to_the_limit_and_bill_by_5kb() {
     let f = frame(&r, &idx, gz).unwrap();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].raw_len, 18100);
-    assert!(f[0].data.len() < 200, "x-runs compress well");
+    assert!(f[0].len < 200, "x-runs compress well");
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn billed(r: &Records, parts: &[&[u32]], framing: Framing) -> u64 {
     parts
         .iter()
         .flat_map(|p| frame(r, p, framing).unwrap())
-        .map(|f| billed_bytes(f.data.len()))
+        .map(|f| billed_bytes(f.len))
         .sum()
 }
 
@@ -154,7 +154,7 @@ fn full_aggregates_end_on_a_unit() {
     )
     .unwrap();
     // 12,000 rounds down to 10,240 (2 units): 102 records of 100 bytes each aggregate.
-    assert_eq!(f[0].data.len(), 10_200);
+    assert_eq!(f[0].len, 10_200);
     assert_eq!(f.iter().map(|f| f.members.len()).sum::<usize>(), 300);
 }
 
@@ -210,7 +210,7 @@ fn one_call_never_carries_more_than_500_firehose_records_or_4_mib() {
         compression: Compression::None,
     };
     let f = frame(&r, &idx, plain).unwrap();
-    let total: usize = f.iter().map(|x| x.data.len()).sum();
+    let total: usize = f.iter().map(|x| x.len).sum();
     assert!(total <= MAX_BATCH_BYTES, "{total}");
     assert_eq!(f.len(), 4);
 }
@@ -234,7 +234,7 @@ fn an_aggregate_that_compression_makes_too_large_is_cut() {
     let f = frame(&r, &idx, gz).unwrap();
     assert!(f.len() >= 2);
     for x in &f {
-        assert!(x.data.len() <= MAX_RECORD_BYTES, "{}", x.data.len());
+        assert!(x.len <= MAX_RECORD_BYTES, "{}", x.len);
     }
     assert_eq!(f.last().unwrap().members.end, 10);
     // A single record at the compressed limit fits once compressed.
@@ -243,5 +243,5 @@ fn an_aggregate_that_compression_makes_too_large_is_cut() {
     one.buffer().extend((0..max).map(|_| rng.u8(..)));
     one.commit();
     let f = frame(&one, &[0], gz).unwrap();
-    assert!(f[0].data.len() <= MAX_RECORD_BYTES);
+    assert!(f[0].len <= MAX_RECORD_BYTES);
 }

@@ -4,9 +4,8 @@
 use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
-use aws_sdk_firehose::primitives::Blob;
-use aws_sdk_firehose::types::Record;
 use aws_sdk_firehose::Client;
+use aws_smithy_types::body::SdkBody;
 use thiserror::Error;
 
 /// Why one record of an accepted call was not taken.
@@ -44,26 +43,28 @@ const STREAM_CODES: &[&str] = &[
     "ExpiredTokenException",
 ];
 
-/// Sends Firehose records to `stream` in one PutRecordBatch call. `Ok` holds one entry
-/// per record, in order: `None` when accepted.
-pub async fn put_records(
+/// Sends one PutRecordBatch call of `records` Firehose records to a stream. `body` is the
+/// call's JSON (see [`super::body`]); the SDK signs and sends it, and reads the answer.
+/// `Ok` holds one entry per record, in order: `None` when accepted.
+pub async fn put_body(
     client: &Client,
-    stream: &str,
-    data: Vec<Vec<u8>>,
+    body: Vec<u8>,
+    records: usize,
 ) -> Result<Vec<Option<RecordFailure>>, CallError> {
-    let n = data.len();
-    let mut sdk_records = Vec::with_capacity(n);
-    for d in data {
-        let r = Record::builder()
-            .data(Blob::new(d))
-            .build()
-            .map_err(|e| CallError::Transient(format!("building a record: {e}")))?;
-        sdk_records.push(r);
-    }
+    let n = records;
+    let len = body.len();
+    let body = bytes::Bytes::from(body);
+    // The SDK serializes an empty call; its body is swapped for ours before signing, so
+    // the signature covers what is sent.
     let result = client
         .put_record_batch()
-        .delivery_stream_name(stream)
-        .set_records(Some(sdk_records))
+        .delivery_stream_name("")
+        .set_records(Some(Vec::new()))
+        .customize()
+        .mutate_request(move |req| {
+            *req.body_mut() = SdkBody::from(body.clone());
+            req.headers_mut().insert("Content-Length", len.to_string());
+        })
         .send()
         .await;
     match result {

@@ -1,5 +1,5 @@
-//! JSON text: strings escaped eight bytes at a time (SWAR), with an ASCII fast path
-//! before UTF-8 validation; floats; base64.
+//! JSON text: strings escaped in one pass, sixteen bytes at a time (SWAR), UTF-8 validated
+//! only when a byte above ASCII appears; floats; base64.
 
 use base64::Engine;
 
@@ -45,9 +45,12 @@ pub(super) static ESCAPE: [u8; 256] = {
 /// Writes `bytes` as a JSON string; invalid UTF-8 becomes U+FFFD, and in keys `.` may be
 /// replaced.
 pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
+    // Most strings: no dots to replace, valid UTF-8: one pass.
+    if replace_dots.is_none() && write_valid(out, bytes) {
+        return;
+    }
     let lossy;
-    // ASCII (most log text) is valid UTF-8: the cheap word-at-a-time check suffices.
-    let mut s: &[u8] = if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+    let mut s: &[u8] = if std::str::from_utf8(bytes).is_ok() {
         bytes
     } else {
         lossy = String::from_utf8_lossy(bytes).into_owned();
@@ -61,48 +64,75 @@ pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
             s = replaced.as_bytes();
         }
     }
+    // Valid UTF-8 now: written in one pass.
+    write_valid(out, s);
+}
+
+/// Writes `s` as a JSON string in one pass (sixteen bytes at a time while none needs a
+/// look), escaping as it goes. A byte above ASCII has the whole of `s` checked for UTF-8
+/// once; if it is not valid, `out` is left as it was and `false` returned.
+fn write_valid(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let start = out.len();
     out.reserve(s.len() + 2);
     out.push(b'"');
+    // Once `s` is known to be valid UTF-8, bytes above ASCII need no look.
+    let mut high = HIGH;
     let mut run = 0;
     let mut i = 0;
     while i < s.len() {
-        // Eight bytes at a time while none needs escaping.
-        if let Some(word) = s.get(i..i + 8) {
-            let w = u64::from_le_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]);
-            if !needs_escape(w) {
-                i += 8;
+        if let Some(block) = s.get(i..i + 16) {
+            let (a, b) = block.split_at(8);
+            let word = |w: &[u8]| {
+                let mut x = [0u8; 8];
+                x.copy_from_slice(w);
+                u64::from_le_bytes(x)
+            };
+            let (a, b) = (word(a), word(b));
+            if !needs_escape(a) && !needs_escape(b) && (a | b) & high == 0 {
+                i += 16;
                 continue;
             }
         }
-        let b = s[i];
-        let e = ESCAPE[b as usize];
-        if e != 0 {
-            out.extend_from_slice(&s[run..i]);
-            run = i + 1;
-            if e == b'u' {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
-            } else {
-                out.push(b'\\');
-                out.push(e);
+        // Byte by byte to the end of this block (or of `s`).
+        let end = (i + 16).min(s.len());
+        while i < end {
+            let c = s[i];
+            if c >= 0x80 && high != 0 {
+                if std::str::from_utf8(s).is_err() {
+                    out.truncate(start);
+                    return false;
+                }
+                high = 0;
             }
+            let e = ESCAPE[c as usize];
+            if e != 0 {
+                out.extend_from_slice(&s[run..i]);
+                run = i + 1;
+                if e == b'u' {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(c >> 4) as usize]);
+                    out.push(HEX[(c & 0xf) as usize]);
+                } else {
+                    out.push(b'\\');
+                    out.push(e);
+                }
+            }
+            i += 1;
         }
-        i += 1;
     }
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
+    true
 }
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Whether any byte of `w` is a control character (< 0x20), `"` or `\\` (SWAR: the
 /// classic "has a zero byte" and "has a byte less than n" bit tricks).
 #[inline]
 pub(super) fn needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
     (below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
@@ -110,6 +140,39 @@ pub(super) fn needs_escape(w: u64) -> bool {
 
 #[cfg(test)]
 mod swar_tests {
+    /// Every special byte (escapes, multi-byte UTF-8, invalid UTF-8) at every position of
+    /// strings around the 16-byte block size, against serde_json's text of the lossy string.
+    #[test]
+    fn one_pass_writer_matches_serde_json_at_every_position() {
+        let specials: [&[u8]; 7] = [
+            b"\x01",
+            b"\"",
+            b"\\",
+            b"\n",
+            "\u{e9}".as_bytes(),
+            "\u{1f600}".as_bytes(),
+            b"\xff",
+        ];
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 47] {
+            for pos in 0..=len {
+                for sp in specials {
+                    for second in [None, Some(b"\t".as_slice()), Some(b"\xc3".as_slice())] {
+                        let mut v: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
+                        v.splice(pos..pos, sp.iter().copied());
+                        if let Some(x) = second {
+                            v.extend_from_slice(x);
+                        }
+                        let mut out = b"prefix".to_vec();
+                        super::write_str(&mut out, &v, None);
+                        let want = serde_json::to_string(&String::from_utf8_lossy(&v)).unwrap();
+                        assert_eq!(String::from_utf8_lossy(&out[6..]), want, "{v:?}");
+                        assert_eq!(&out[..6], b"prefix");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn needs_escape_matches_the_table_for_every_byte_at_every_position() {
         for b in 0..=255u8 {

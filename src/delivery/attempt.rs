@@ -88,16 +88,16 @@ impl Job {
             let framed = frames.last().map_or(0, |f| f.members.end);
             out.rest = out.idx.len() - framed;
             out.sent_frames = frames.len();
-            let body = crate::firehose::body::put_record_batch(
-                &out.stream.name,
-                &frames,
-                &records,
-                &out.idx,
-            );
             let shape: Vec<(std::ops::Range<usize>, usize)> =
-                frames.into_iter().map(|f| (f.members, f.len)).collect();
+                frames.iter().map(|f| (f.members.clone(), f.len)).collect();
+            let body = crate::firehose::body::Body::new(
+                &out.stream.name,
+                frames,
+                records,
+                out.idx.clone(),
+            );
             out.sent = std::time::Instant::now();
-            let result = put::put_body(&client, body, shape.len()).await;
+            let result = put::put_body(&client, body).await;
             // A Firehose record is taken or refused whole: its outcome is each member's.
             out.result = Some(result.map(|per_frame| {
                 let mut per_record = vec![None; framed];

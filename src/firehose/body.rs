@@ -1,8 +1,14 @@
-//! The PutRecordBatch request body, written once into a buffer of its exact size: each
-//! Firehose record's bytes are base64-encoded straight from where the log records lie (no
-//! aggregate copy, no intermediate base64 string, no JSON escaping pass over base64 text).
+//! The PutRecordBatch request body, written from where the log records lie: each Firehose
+//! record's bytes are base64-encoded straight from the members (no aggregate copy, no
+//! intermediate base64 string, no JSON escaping pass over base64 text).
+//!
+//! The body is never held whole: [`Body`] writes it in pieces, once to hash it (SigV4 signs
+//! the SHA-256 of the payload) and once more as it is sent, so a call costs its size in
+//! neither memory nor copies.
 
 use crate::batch::{Frame, Records};
+use std::ops::Range;
+use std::sync::Arc;
 
 const HEAD: &[u8] = b"{\"DeliveryStreamName\":";
 const RECORDS: &[u8] = b",\"Records\":[";
@@ -10,67 +16,238 @@ const OPEN: &[u8] = b"{\"Data\":\"";
 const CLOSE: &[u8] = b"\"}";
 const TAIL: &[u8] = b"]}";
 
-/// The awsJson1.1 body of `PutRecordBatch` for `frames` of `batch` to `stream`.
-pub fn put_record_batch(
-    stream: &str,
-    frames: &[Frame],
-    records: &Records,
-    batch: &[u32],
-) -> Vec<u8> {
-    // A JSON string always serializes.
-    let name = serde_json::to_vec(stream).unwrap_or_else(|_| b"\"\"".to_vec());
-    let data: usize = frames
-        .iter()
-        .map(|f| base64_simd::STANDARD.encoded_length(f.len) + OPEN.len() + CLOSE.len())
-        .sum();
-    let size = HEAD.len()
-        + name.len()
-        + RECORDS.len()
-        + data
-        + frames.len().saturating_sub(1)
-        + TAIL.len();
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(HEAD);
-    out.extend_from_slice(&name);
-    out.extend_from_slice(RECORDS);
-    for (n, f) in frames.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(OPEN);
-        encode_pieces(&mut out, f.pieces(records, batch));
-        out.extend_from_slice(CLOSE);
-    }
-    out.extend_from_slice(TAIL);
-    debug_assert_eq!(out.len(), size);
-    out
+/// Bytes of body written per piece.
+pub const PIECE: usize = 64 * 1024;
+
+/// One call's body: the records, the call's batch (positions in the records), its frames.
+#[derive(Debug)]
+pub struct Body {
+    name: Vec<u8>,
+    records: Arc<Records>,
+    batch: Vec<u32>,
+    frames: Vec<(Range<usize>, Option<Vec<u8>>)>,
+    len: usize,
 }
 
-/// Appends the base64 of the concatenation of `pieces` (padding only at the end): whole
-/// 3-byte groups are encoded in place, a piece's last one or two bytes wait for the next.
-fn encode_pieces<'a>(out: &mut Vec<u8>, pieces: impl Iterator<Item = &'a [u8]>) {
-    let b64 = base64_simd::STANDARD;
-    let mut carry = [0u8; 3];
-    let mut held = 0;
-    for mut piece in pieces {
-        if held > 0 {
-            let take = (3 - held).min(piece.len());
-            carry[held..held + take].copy_from_slice(&piece[..take]);
-            held += take;
-            piece = &piece[take..];
-            if held < 3 {
-                continue;
+impl Body {
+    /// The awsJson1.1 body of `PutRecordBatch` for `frames` of `batch` to `stream`.
+    pub fn new(stream: &str, frames: Vec<Frame>, records: Arc<Records>, batch: Vec<u32>) -> Body {
+        // A JSON string always serializes.
+        let name = serde_json::to_vec(stream).unwrap_or_else(|_| b"\"\"".to_vec());
+        let data: usize = frames
+            .iter()
+            .map(|f| base64_simd::STANDARD.encoded_length(f.len) + OPEN.len() + CLOSE.len())
+            .sum();
+        let len = HEAD.len()
+            + name.len()
+            + RECORDS.len()
+            + data
+            + frames.len().saturating_sub(1)
+            + TAIL.len();
+        Body {
+            name,
+            records,
+            batch,
+            frames: frames
+                .into_iter()
+                .map(|f| (f.members, f.compressed))
+                .collect(),
+            len,
+        }
+    }
+
+    /// Bytes in the body.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Firehose records in the call.
+    pub fn records(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// A writer from the body's start.
+    pub fn writer(self: &Arc<Self>) -> Writer {
+        Writer {
+            body: Arc::clone(self),
+            stage: Stage::Head,
+            carry: [0; 3],
+            held: 0,
+        }
+    }
+
+    /// The whole body in one buffer.
+    pub fn to_vec(self: &Arc<Self>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        self.writer().fill(&mut out, usize::MAX);
+        out
+    }
+
+    /// The lowercase hex SHA-256 of the body, written piece by piece.
+    pub fn sha256_hex(self: &Arc<Self>) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        let mut w = self.writer();
+        let mut buf = Vec::with_capacity(PIECE + PIECE / 2);
+        while !w.done() {
+            buf.clear();
+            w.fill(&mut buf, PIECE);
+            hash.update(&buf);
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The bytes of frame `f`, in order: the compressed buffer, or each member's bytes.
+    fn piece(&self, f: usize, k: usize) -> Option<&[u8]> {
+        let (members, compressed) = &self.frames[f];
+        match compressed {
+            Some(c) => (k == 0).then_some(c.as_slice()),
+            None => self
+                .batch
+                .get(members.start + k)
+                .filter(|_| k < members.len())
+                .map(|&i| self.records.get(i as usize)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Head,
+    /// Frame `f`, before its `k`-th piece.
+    Data {
+        f: usize,
+        k: usize,
+    },
+    Tail,
+    Done,
+}
+
+/// Writes a [`Body`] in pieces, resuming where it stopped.
+#[derive(Debug)]
+pub struct Writer {
+    body: Arc<Body>,
+    stage: Stage,
+    /// A piece's last one or two bytes, waiting for the next piece's to make three.
+    carry: [u8; 3],
+    held: usize,
+}
+
+impl Writer {
+    pub fn done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Appends the body's next bytes to `out` until it holds at least `limit` bytes or the
+    /// body ends (a piece is never split: `out` may pass `limit` by up to one record).
+    pub fn fill(&mut self, out: &mut Vec<u8>, limit: usize) {
+        let body = Arc::clone(&self.body);
+        while out.len() < limit {
+            match self.stage {
+                Stage::Head => {
+                    out.extend_from_slice(HEAD);
+                    out.extend_from_slice(&body.name);
+                    out.extend_from_slice(RECORDS);
+                    self.stage = if body.frames.is_empty() {
+                        Stage::Tail
+                    } else {
+                        out.extend_from_slice(OPEN);
+                        Stage::Data { f: 0, k: 0 }
+                    };
+                }
+                Stage::Data { f, k } => match body.piece(f, k) {
+                    Some(p) => {
+                        self.encode(out, p);
+                        self.stage = Stage::Data { f, k: k + 1 };
+                    }
+                    None => {
+                        if self.held > 0 {
+                            base64_simd::STANDARD.encode_append(&self.carry[..self.held], out);
+                            self.held = 0;
+                        }
+                        out.extend_from_slice(CLOSE);
+                        self.stage = if f + 1 < body.frames.len() {
+                            out.push(b',');
+                            out.extend_from_slice(OPEN);
+                            Stage::Data { f: f + 1, k: 0 }
+                        } else {
+                            Stage::Tail
+                        };
+                    }
+                },
+                Stage::Tail => {
+                    out.extend_from_slice(TAIL);
+                    self.stage = Stage::Done;
+                }
+                Stage::Done => return,
             }
-            b64.encode_append(carry, out);
+        }
+    }
+
+    /// Appends the base64 of `piece` after what is held: whole 3-byte groups are encoded
+    /// (padding only at a frame's end), the last one or two bytes wait for the next piece.
+    fn encode(&mut self, out: &mut Vec<u8>, mut piece: &[u8]) {
+        let b64 = base64_simd::STANDARD;
+        if self.held > 0 {
+            let take = (3 - self.held).min(piece.len());
+            self.carry[self.held..self.held + take].copy_from_slice(&piece[..take]);
+            self.held += take;
+            piece = &piece[take..];
+            if self.held < 3 {
+                return;
+            }
+            b64.encode_append(self.carry, out);
         }
         let whole = piece.len() - piece.len() % 3;
         b64.encode_append(&piece[..whole], out);
         let rest = &piece[whole..];
-        carry[..rest.len()].copy_from_slice(rest);
-        held = rest.len();
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.held = rest.len();
     }
-    if held > 0 {
-        b64.encode_append(&carry[..held], out);
+}
+
+/// A [`Body`] as an HTTP body: one piece per frame, written as it is sent.
+pub struct Stream {
+    writer: Writer,
+    sent: usize,
+}
+
+impl Stream {
+    pub fn new(body: &Arc<Body>) -> Stream {
+        Stream {
+            writer: body.writer(),
+            sent: 0,
+        }
+    }
+}
+
+impl http_body::Body for Stream {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.writer.done() {
+            return std::task::Poll::Ready(None);
+        }
+        let mut buf = Vec::with_capacity(PIECE + PIECE / 2);
+        self.writer.fill(&mut buf, PIECE);
+        self.sent += buf.len();
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(buf.into()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.writer.done()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact((self.writer.body.len - self.sent) as u64)
     }
 }
 
@@ -80,13 +257,20 @@ mod tests {
     use crate::batch::compress::Compression;
     use crate::batch::{frame, Framing};
 
-    fn records(lines: &[&[u8]]) -> Records {
+    fn records(lines: &[&[u8]]) -> Arc<Records> {
         let mut r = Records::default();
         for l in lines {
             r.buffer().extend_from_slice(l);
             r.commit();
         }
-        r
+        Arc::new(r)
+    }
+
+    fn framed(r: &Arc<Records>, idx: &[u32], framing: Framing) -> (Arc<Body>, Vec<Range<usize>>) {
+        let frames = frame(r, idx, framing).unwrap();
+        let members = frames.iter().map(|f| f.members.clone()).collect();
+        let body = Arc::new(Body::new("logs-0", frames, Arc::clone(r), idx.to_vec()));
+        (body, members)
     }
 
     /// Each `Data` of the body, decoded.
@@ -106,6 +290,14 @@ mod tests {
         (name, data)
     }
 
+    fn plain(aggregate_max: Option<usize>) -> Framing {
+        Framing {
+            aggregate_max,
+            max_members: None,
+            compression: Compression::None,
+        }
+    }
+
     #[test]
     fn aggregates_are_encoded_across_member_boundaries() {
         // Lengths 1..=7 put every carry (0, 1, 2 bytes) at every member boundary.
@@ -116,25 +308,73 @@ mod tests {
         let r = records(&refs);
         let idx: Vec<u32> = (0..7).collect();
         for (agg, expected_frames) in [(None, 7), (Some(10), 4), (Some(1000), 1)] {
-            let framing = Framing {
-                aggregate_max: agg,
-                max_members: None,
-                compression: Compression::None,
-            };
-            let frames = frame(&r, &idx, framing).unwrap();
-            assert_eq!(frames.len(), expected_frames);
-            let body = put_record_batch("logs-0", &frames, &r, &idx);
-            let (name, data) = decoded(&body);
+            let (body, members) = framed(&r, &idx, plain(agg));
+            assert_eq!(members.len(), expected_frames);
+            let bytes = body.to_vec();
+            assert_eq!(bytes.len(), body.len());
+            let (name, data) = decoded(&bytes);
             assert_eq!(name, "logs-0");
-            assert_eq!(data.len(), frames.len());
-            for (f, d) in frames.iter().zip(&data) {
-                let want: Vec<u8> = idx[f.members.clone()]
+            assert_eq!(data.len(), members.len());
+            for (m, d) in members.iter().zip(&data) {
+                let want: Vec<u8> = idx[m.clone()]
                     .iter()
                     .flat_map(|&i| r.get(i as usize).to_vec())
                     .collect();
                 assert_eq!(d, &want);
-                assert_eq!(d.len(), f.len);
             }
+        }
+    }
+
+    #[test]
+    fn pieces_hash_and_stream_are_the_whole_body() {
+        let lines: Vec<Vec<u8>> = (0..300u32)
+            .map(|n| {
+                format!(
+                    "{{\"n\":{n},\"pad\":\"{}\"}}\n",
+                    "x".repeat(n as usize % 37)
+                )
+                .into_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = lines.iter().map(|l| l.as_slice()).collect();
+        let r = records(&refs);
+        let idx: Vec<u32> = (0..300).rev().collect();
+        for agg in [None, Some(700)] {
+            let (body, _) = framed(&r, &idx, plain(agg));
+            let whole = body.to_vec();
+            // Written a little at a time, resuming where it stopped.
+            for limit in [1, 5, 64, 1000] {
+                let mut w = body.writer();
+                let mut joined = Vec::new();
+                while !w.done() {
+                    let mut piece = Vec::new();
+                    w.fill(&mut piece, limit);
+                    joined.extend_from_slice(&piece);
+                }
+                assert_eq!(joined, whole, "limit {limit}");
+            }
+            use sha2::Digest;
+            let want: String = sha2::Sha256::digest(&whole)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(body.sha256_hex(), want);
+            // As an HTTP body: the same bytes, its exact length announced.
+            let mut stream = Stream::new(&body);
+            assert_eq!(
+                http_body::Body::size_hint(&stream).exact(),
+                Some(whole.len() as u64)
+            );
+            let mut sent = Vec::new();
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            while let std::task::Poll::Ready(Some(Ok(f))) =
+                http_body::Body::poll_frame(std::pin::Pin::new(&mut stream), &mut cx)
+            {
+                sent.extend_from_slice(f.data_ref().expect("data"));
+            }
+            assert_eq!(sent, whole);
+            assert!(http_body::Body::is_end_stream(&stream));
         }
     }
 
@@ -147,9 +387,10 @@ mod tests {
             max_members: None,
             compression: Compression::Gzip { level: 6 },
         };
-        let frames = frame(&r, &idx, gz).unwrap();
-        let body = put_record_batch("s", &frames, &r, &idx);
-        let (_, data) = decoded(&body);
+        let (body, _) = framed(&r, &idx, gz);
+        let bytes = body.to_vec();
+        assert_eq!(bytes.len(), body.len());
+        let (_, data) = decoded(&bytes);
         assert_eq!(data.len(), 1);
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[0][..]), &mut plain)
@@ -159,12 +400,13 @@ mod tests {
 
     #[test]
     fn the_stream_name_is_a_json_string_and_empty_batches_are_valid() {
-        let r = records(&[]);
-        let body = put_record_batch("we\"ird\\", &[], &r, &[]);
+        let body = Arc::new(Body::new("we\"ird\\", Vec::new(), records(&[]), Vec::new()));
+        let bytes = body.to_vec();
         assert_eq!(
-            body,
+            bytes,
             br#"{"DeliveryStreamName":"we\"ird\\","Records":[]}"#.to_vec()
         );
-        assert_eq!(decoded(&body).0, "we\"ird\\");
+        assert_eq!(bytes.len(), body.len());
+        assert_eq!(decoded(&bytes).0, "we\"ird\\");
     }
 }

@@ -1,11 +1,17 @@
 //! The Firehose client and one PutRecordBatch call, with its outcome sorted into what the
 //! caller needs: accepted, retryable per record, or an error of the whole call.
 
+use super::body::{self, Body};
+use aws_runtime::auth::PayloadSigningOverride;
 use aws_sdk_firehose::config::http::HttpResponse;
+use aws_sdk_firehose::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_firehose::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_firehose::error::BoxError;
 use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use aws_sdk_firehose::Client;
 use aws_smithy_types::body::SdkBody;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why one record of an accepted call was not taken.
@@ -43,28 +49,21 @@ const STREAM_CODES: &[&str] = &[
     "ExpiredTokenException",
 ];
 
-/// Sends one PutRecordBatch call of `records` Firehose records to a stream. `body` is the
-/// call's JSON (see [`super::body`]); the SDK signs and sends it, and reads the answer.
-/// `Ok` holds one entry per record, in order: `None` when accepted.
+/// Sends one PutRecordBatch call with `body` (see [`super::body`]): the SDK serializes an
+/// empty call whose body [`Streamed`] replaces before signing; the SDK signs it (with the
+/// body's SHA-256, computed piece by piece), sends it as it is written, and reads the answer.
+/// `Ok` holds one entry per Firehose record, in order: `None` when accepted.
 pub async fn put_body(
     client: &Client,
-    body: Vec<u8>,
-    records: usize,
+    body: Body,
 ) -> Result<Vec<Option<RecordFailure>>, CallError> {
-    let n = records;
-    let len = body.len();
-    let body = bytes::Bytes::from(body);
-    // The SDK serializes an empty call; its body is swapped for ours before signing, so
-    // the signature covers what is sent.
+    let n = body.records();
     let result = client
         .put_record_batch()
         .delivery_stream_name("")
         .set_records(Some(Vec::new()))
         .customize()
-        .mutate_request(move |req| {
-            *req.body_mut() = SdkBody::from(body.clone());
-            req.headers_mut().insert("Content-Length", len.to_string());
-        })
+        .interceptor(Streamed(Arc::new(body)))
         .send()
         .await;
     match result {
@@ -87,6 +86,33 @@ pub async fn put_body(
                 .collect())
         }
         Err(err) => Err(classify(err)),
+    }
+}
+
+/// Puts the plugin's body in the request before it is signed.
+#[derive(Debug)]
+struct Streamed(Arc<Body>);
+
+impl Intercept for Streamed {
+    fn name(&self) -> &'static str {
+        "firehose-fanout PutRecordBatch body"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The signer cannot read a streamed body: it signs this hash instead.
+        cfg.interceptor_state()
+            .store_put(PayloadSigningOverride::Precomputed(self.0.sha256_hex()));
+        let req = context.request_mut();
+        req.headers_mut()
+            .insert("Content-Length", self.0.len().to_string());
+        let b = Arc::clone(&self.0);
+        *req.body_mut() = SdkBody::retryable(move || SdkBody::from_body_1_x(body::Stream::new(&b)));
+        Ok(())
     }
 }
 

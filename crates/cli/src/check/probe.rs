@@ -174,9 +174,9 @@ pub async fn probe(cfg: &Config) -> Probe {
 /// emulator answers in that order).
 async fn dry_put(clients: &Clients, stream: &str) -> Access {
     const NOTHING: &str = "nothing was sent";
-    let empty = firehose_fanout::batch::Records::default();
-    let body = firehose_fanout::firehose::body::put_record_batch(stream, &[], &empty, &[]);
-    match put::put_body(&clients.data, body, 0).await {
+    let empty = std::sync::Arc::new(firehose_fanout::batch::Records::default());
+    let body = firehose_fanout::firehose::body::Body::new(stream, Vec::new(), empty, Vec::new());
+    match put::put_body(&clients.data, body).await {
         Ok(_) => Access::Allowed(format!("a call with no records was accepted; {NOTHING}")),
         Err(CallError::Invalid { code, .. }) => Access::Allowed(format!(
             "a call with no records was refused as invalid ({code}); {NOTHING}"

@@ -15,20 +15,14 @@ pub struct EventTime {
     pub nsec: u32,
 }
 
-/// One log record: its time and the raw msgpack of its body map, borrowed from the chunk.
+/// One log record: its time and where its body map starts in the chunk.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     pub time: EventTime,
-    /// The whole chunk, so that `body` positions can be lexed in place.
+    /// The whole chunk, so that the body can be lexed in place.
     pub chunk: &'a [u8],
-    /// Byte range of the body map inside `chunk`.
-    pub body: std::ops::Range<usize>,
-}
-
-impl<'a> Event<'a> {
-    pub fn body_bytes(&self) -> &'a [u8] {
-        &self.chunk[self.body.clone()]
-    }
+    /// Position of the body map's header inside `chunk`.
+    pub body: usize,
 }
 
 /// Why an event was skipped.
@@ -53,9 +47,16 @@ pub enum Item<'a> {
 }
 
 /// Iterates the events of a chunk.
+///
+/// A record's body is not lexed here: the encoder lexes it anyway and tells where it ended
+/// ([`Decoder::body_ends_at`]), so each body is read once. Otherwise the body is skipped
+/// when the next item is read; a broken body then ends decoding with
+/// [`Malformed::Broken`] right after its record.
 pub struct Decoder<'a> {
     lx: Lexer<'a>,
     done: bool,
+    /// Start of the last record's body, while its end is not known.
+    pending: Option<usize>,
 }
 
 impl<'a> Decoder<'a> {
@@ -63,6 +64,18 @@ impl<'a> Decoder<'a> {
         Decoder {
             lx: Lexer::new(chunk),
             done: false,
+            pending: None,
+        }
+    }
+
+    /// The last record's body ends at `end` (its encoder read it whole): the next item is
+    /// read from there. Ignored unless `end` lies after that body's start.
+    pub fn body_ends_at(&mut self, end: usize) {
+        if let Some(start) = self.pending {
+            if end > start && end <= self.lx.buf().len() {
+                self.lx = Lexer::at(self.lx.buf(), end);
+                self.pending = None;
+            }
         }
     }
 
@@ -99,22 +112,21 @@ impl<'a> Decoder<'a> {
         };
         let body_start = self.lx.pos();
         let body_head = self.lx.read().map_err(Malformed::Broken)?;
+        if let (Stamp::Time(time), Header::Map(_)) = (&time, body_head) {
+            // The body is left to the encoder (or to the next call).
+            self.pending = Some(body_start);
+            return Ok(Item::Record(Event {
+                time: *time,
+                chunk: self.lx.buf(),
+                body: body_start,
+            }));
+        }
         self.lx = Lexer::at(self.lx.buf(), body_start);
         self.lx.skip_value().map_err(Malformed::Broken)?;
-        let body = body_start..self.lx.pos();
         match time {
             Stamp::Group => Ok(Item::GroupMarker),
             Stamp::Invalid => Err(Malformed::BadTimestamp),
-            Stamp::Time(time) => {
-                if !matches!(body_head, Header::Map(_)) {
-                    return Err(Malformed::BodyNotAMap);
-                }
-                Ok(Item::Record(Event {
-                    time,
-                    chunk: self.lx.buf(),
-                    body,
-                }))
-            }
+            Stamp::Time(_) => Err(Malformed::BodyNotAMap),
         }
     }
 }
@@ -123,6 +135,13 @@ impl<'a> Iterator for Decoder<'a> {
     type Item = Item<'a>;
 
     fn next(&mut self) -> Option<Item<'a>> {
+        if let Some(start) = self.pending.take() {
+            self.lx = Lexer::at(self.lx.buf(), start);
+            if let Err(e) = self.lx.skip_value() {
+                self.done = true;
+                return Some(Item::Malformed(Malformed::Broken(e)));
+            }
+        }
         if self.done || self.lx.is_empty() {
             return None;
         }
@@ -245,8 +264,10 @@ mod tests {
         ev_v2(&mut buf, 2, ("a", "b"));
         buf.truncate(buf.len() - 3);
         let items: Vec<_> = Decoder::new(&buf).collect();
-        assert_eq!(items.len(), 2);
-        assert!(matches!(items[1], Item::Malformed(Malformed::Broken(_))));
+        // The second record's body is found broken once it is skipped.
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[1], Item::Record(_)));
+        assert!(matches!(items[2], Item::Malformed(Malformed::Broken(_))));
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct Encoder {
     limit: usize,
     /// While truncating: string values longer than this many bytes are cut.
     cap: Option<usize>,
+    /// Where the last encoded body ended in its chunk, when it was read whole.
+    body_end: Option<usize>,
 }
 
 /// Ends every string value cut by `oversize_policy truncate`, for the user to find.
@@ -68,11 +70,18 @@ impl Encoder {
             time_cache: None,
             limit,
             cap: None,
+            body_end: None,
         }
     }
 
     pub fn options(&self) -> &EncodeOptions {
         &self.opts
+    }
+
+    /// Where the body of the record last encoded ends in its chunk, if it was read whole
+    /// (so the decoder need not read it again).
+    pub fn body_end(&self) -> Option<usize> {
+        self.body_end
     }
 
     /// As `encode`; a record over the limit is, with `oversize_policy truncate`, written
@@ -120,8 +129,9 @@ impl Encoder {
     /// truncates it back.
     pub fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         self.stack.clear();
+        self.body_end = None;
         let start = out.len();
-        let mut lx = Lexer::at(ev.chunk, ev.body.start);
+        let mut lx = Lexer::at(ev.chunk, ev.body);
         let n = match lx.read()? {
             Header::Map(n) => n,
             _ => return Err(EncodeError::Malformed(LexError::Truncated)),
@@ -181,6 +191,8 @@ impl Encoder {
             out.push(b':');
             self.value(&mut lx, out, 0, start)?;
         }
+        // Every key and value of the map was read.
+        self.body_end = Some(lx.pos());
         if let Some(tk) = &self.opts.time_key {
             if !first {
                 out.push(b',');
@@ -386,7 +398,7 @@ fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>, cap: Option<usize>
 /// Hash of the value of top-level `key` in the event's body (its msgpack bytes), or 0 when
 /// the key is missing: records with equal values hash equally (`balance key`).
 pub fn key_hash(ev: &Event<'_>, key: &str) -> u64 {
-    let mut lx = Lexer::at(ev.chunk, ev.body.start);
+    let mut lx = Lexer::at(ev.chunk, ev.body);
     let Ok(Header::Map(n)) = lx.read() else {
         return 0;
     };

@@ -41,13 +41,19 @@ pub fn prepare_keyed(
         ..Default::default()
     };
     let mut enc = Encoder::new(opts.clone(), max_record);
-    for item in Decoder::new(chunk) {
+    let mut events = Decoder::new(chunk);
+    while let Some(item) = events.next() {
         match item {
             Item::GroupMarker => p.decode.group_markers += 1,
             Item::Malformed(_) => p.decode.malformed += 1,
             Item::Record(ev) => {
                 p.decode.records += 1;
-                match enc.encode_or_truncate(&ev, p.records.buffer()) {
+                let encoded = enc.encode_or_truncate(&ev, p.records.buffer());
+                // Each body is lexed once: the decoder goes on where the encoder stopped.
+                if let Some(end) = enc.body_end() {
+                    events.body_ends_at(end);
+                }
+                match encoded {
                     Ok(cut) => {
                         p.truncated += usize::from(cut);
                         p.records.commit();
@@ -60,7 +66,8 @@ pub fn prepare_keyed(
                         match e {
                             EncodeError::TooLarge(_) => p.oversize += 1,
                             EncodeError::MissingLogKey => p.missing_log_key += 1,
-                            EncodeError::Malformed(_) => p.decode.malformed += 1,
+                            // A broken body: the decoder reports it (and stops) next.
+                            EncodeError::Malformed(_) => p.decode.records -= 1,
                         }
                     }
                 }

@@ -1,5 +1,7 @@
 //! The core path without the network: decode + encode (+ aggregation framing) of a chunk,
-//! for ~100-byte log lines and ~1 KB Kubernetes-style records (nested `kubernetes` map).
+//! and the whole chunk → PutRecordBatch requests path (framing, the body written once to
+//! hash it and once as it is sent), for ~100-byte log lines and ~1 KB Kubernetes-style
+//! records (nested `kubernetes` map).
 //! `cargo bench --bench hot_path`; criterion prints MB/s (of chunk bytes) per benchmark.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -7,7 +9,9 @@ use firehose_fanout::batch::compress::Compression;
 use firehose_fanout::batch::{self, Framing, MAX_RECORD_BYTES};
 use firehose_fanout::codec::encode::EncodeOptions;
 use firehose_fanout::delivery::prepare;
+use firehose_fanout::firehose::body::{Body, PIECE};
 use std::hint::black_box;
+use std::sync::Arc;
 
 fn ext_time(buf: &mut Vec<u8>, sec: u32) {
     rmp::encode::write_ext_meta(buf, 8, 0).unwrap();
@@ -115,6 +119,51 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+
+    // What the plugin's threads do per chunk in the default configuration, the network
+    // aside: records, 4 calls (one per stream), each framed into aggregates, its body hashed
+    // for SigV4 and written out in pieces as it would be sent.
+    let mut g = c.benchmark_group("chunk_to_requests");
+    for (name, chunk) in &inputs {
+        g.throughput(Throughput::Bytes(chunk.len() as u64));
+        g.bench_with_input(BenchmarkId::new("default", name), chunk, |b, chunk| {
+            let framing = Framing {
+                aggregate_max: Some(MAX_RECORD_BYTES),
+                max_members: None,
+                compression: Compression::None,
+            };
+            b.iter(|| {
+                let p = prepare(&EncodeOptions::default(), chunk);
+                let records = Arc::new(p.records);
+                let idx: Vec<u32> = (0..records.len() as u32).collect();
+                let mut sent = 0;
+                for part in batch::split_even(&idx, &records, 4, usize::MAX, true) {
+                    let mut rest: &[u32] = part;
+                    while !rest.is_empty() {
+                        let frames = batch::frame(&records, rest, framing).unwrap();
+                        let end = frames.last().map_or(rest.len(), |f| f.members.end);
+                        let body = Arc::new(Body::new(
+                            "eng-0",
+                            frames,
+                            Arc::clone(&records),
+                            rest[..end].to_vec(),
+                        ));
+                        black_box(body.sha256_hex());
+                        let mut w = body.writer();
+                        let mut piece = Vec::with_capacity(2 * PIECE);
+                        while !w.done() {
+                            piece.clear();
+                            w.fill(&mut piece, PIECE);
+                            sent += piece.len();
+                        }
+                        rest = &rest[end..];
+                    }
+                }
+                black_box(sent)
+            })
+        });
     }
     g.finish();
 }

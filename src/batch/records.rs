@@ -70,6 +70,13 @@ impl Records {
         &self.data[self.range(i)]
     }
 
+    /// Records `first..end` back to back (they are adjacent in the buffer).
+    pub fn span(&self, first: usize, end: usize) -> &[u8] {
+        let start = self.range(first).start;
+        let stop = self.range(end - 1).end;
+        &self.data[start..stop]
+    }
+
     pub fn record_len(&self, i: usize) -> usize {
         self.range(i).len()
     }

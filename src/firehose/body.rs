@@ -309,6 +309,18 @@ mod tests {
         (name, data)
     }
 
+    /// Each decoded `Data` is its frame's members back to back.
+    fn assert_members(r: &Records, idx: &[u32], members: &[Range<usize>], data: &[Vec<u8>]) {
+        assert_eq!(data.len(), members.len());
+        for (m, d) in members.iter().zip(data) {
+            let want: Vec<u8> = idx[m.clone()]
+                .iter()
+                .flat_map(|&i| r.get(i as usize).to_vec())
+                .collect();
+            assert_eq!(d, &want);
+        }
+    }
+
     fn plain(aggregate_max: Option<usize>) -> Framing {
         Framing {
             aggregate_max,
@@ -334,13 +346,7 @@ mod tests {
             let (name, data) = decoded(&bytes);
             assert_eq!(name, "logs-0");
             assert_eq!(data.len(), members.len());
-            for (m, d) in members.iter().zip(&data) {
-                let want: Vec<u8> = idx[m.clone()]
-                    .iter()
-                    .flat_map(|&i| r.get(i as usize).to_vec())
-                    .collect();
-                assert_eq!(d, &want);
-            }
+            assert_members(&r, &idx[..], &members, &data);
         }
     }
 
@@ -369,13 +375,7 @@ mod tests {
         {
             let (body, members) = framed(&r, idx, plain(agg));
             let (_, data) = decoded(&body.to_vec());
-            for (m, d) in members.iter().zip(&data) {
-                let want: Vec<u8> = idx[m.clone()]
-                    .iter()
-                    .flat_map(|&i| r.get(i as usize).to_vec())
-                    .collect();
-                assert_eq!(d, &want);
-            }
+            assert_members(&r, &idx[..], &members, &data);
             let whole = body.to_vec();
             // Written a little at a time, resuming where it stopped.
             for limit in [1, 5, 64, 1000] {

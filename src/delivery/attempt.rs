@@ -94,7 +94,8 @@ impl Job {
                 &out.stream.name,
                 frames,
                 records,
-                out.idx.clone(),
+                // Only what the frames carry: the rest goes in another call.
+                out.idx[..framed].to_vec(),
             );
             out.sent = std::time::Instant::now();
             let result = put::put_body(&client, body).await;

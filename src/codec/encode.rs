@@ -186,8 +186,10 @@ impl Encoder {
                 out.push(b',');
             }
             first = false;
-            lx = Lexer::at(ev.chunk, kpos);
-            self.key(&mut lx, out, 0, start)?;
+            if !self.str_key(&lx, key, out) {
+                lx = Lexer::at(ev.chunk, kpos);
+                self.key(&mut lx, out, 0, start)?;
+            }
             out.push(b':');
             self.value(&mut lx, out, 0, start)?;
         }
@@ -231,6 +233,17 @@ impl Encoder {
             return Err(EncodeError::TooLarge(self.limit));
         }
         Ok(())
+    }
+
+    /// Writes the usual key, a string whose header `h` is already read; `false` for any
+    /// other key (then written by `key`, from its header).
+    #[inline(always)]
+    fn str_key(&self, lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>) -> bool {
+        let Header::Str { start, len } = h else {
+            return false;
+        };
+        write_str(out, lx.slice(start, len), self.opts.replace_dots.as_deref());
+        true
     }
 
     /// Writes a map key as a JSON string (non-string keys: their JSON text, quoted).
@@ -334,7 +347,12 @@ impl Encoder {
                         if !first {
                             out.push(b',');
                         }
-                        self.key(lx, out, depth, rec_start)?;
+                        let kpos = lx.pos();
+                        let key = lx.read()?;
+                        if !self.str_key(lx, key, out) {
+                            *lx = Lexer::at(lx.buf(), kpos);
+                            self.key(lx, out, depth, rec_start)?;
+                        }
                         out.push(b':');
                         h = lx.read()?;
                         break;

@@ -12,9 +12,12 @@
 //! Variants: `null`; `kinesis_firehose` (1 stream, the core plugin's defaults); and
 //! `firehose_fanout` in the default configuration (4 streams, sync, aggregation auto,
 //! `stream_bytes_per_second 1000MiB` so the stand-in's speed, not the quota, is the limit),
-//! then `delivery_mode async`, `compression gzip`, `compression zstd`.
+//! then the same over plain http (what TLS costs), `delivery_mode async`, `compression gzip`,
+//! `compression zstd`.
 //!
-//! `cargo bench -p firehose-fanout-cli --bench engine` (~6 min)
+//! `cargo bench -p firehose-fanout-cli --bench engine` (~8 min); `ENGINE_ONLY=sync,http`
+//! runs only the outputs whose names contain one of those words (null and kinesis_firehose
+//! always run), `ENGINE_ROUNDS` and `ENGINE_SCALE` shorten it.
 
 mod common;
 
@@ -64,6 +67,8 @@ fn k8s_line(seq: u64) -> String {
 struct Variant {
     name: &'static str,
     output: fn(&Path, u16) -> String,
+    /// The stand-in speaks TLS (every output but the plain-http row).
+    tls: bool,
 }
 
 fn null_output(_: &Path, _: u16) -> String {
@@ -88,6 +93,13 @@ fn fanout(ca: &Path, port: u16, extra: &str) -> String {
 
 fn fanout_sync(ca: &Path, port: u16) -> String {
     fanout(ca, port, "")
+}
+/// The default configuration without TLS: what TLS costs.
+fn fanout_http(_: &Path, port: u16) -> String {
+    format!(
+        "[OUTPUT]\n    Name                    firehose_fanout\n    Match                   *\n    region                  us-east-1\n    endpoint                http://127.0.0.1:{port}\n    delivery_streams        {}\n    stream_bytes_per_second 1000MiB\n    workers                 2\n    Retry_Limit             False\n",
+        STREAMS.join(",")
+    )
 }
 fn fanout_async(ca: &Path, port: u16) -> String {
     fanout(ca, port, "    delivery_mode           async\n")
@@ -285,28 +297,53 @@ fn main() -> anyhow::Result<()> {
         Variant {
             name: "null",
             output: null_output,
+            tls: true,
         },
         Variant {
             name: "kinesis_firehose (1 stream)",
             output: core_output,
+            tls: true,
         },
         Variant {
             name: "firehose_fanout (4 streams, sync)",
             output: fanout_sync,
+            tls: true,
+        },
+        Variant {
+            name: "firehose_fanout plain http",
+            output: fanout_http,
+            tls: false,
         },
         Variant {
             name: "firehose_fanout async",
             output: fanout_async,
+            tls: true,
         },
         Variant {
             name: "firehose_fanout gzip",
             output: fanout_gzip,
+            tls: true,
         },
         Variant {
             name: "firehose_fanout zstd",
             output: fanout_zstd,
+            tls: true,
         },
     ];
+    // `ENGINE_ONLY=sync,zstd`: only the outputs whose names contain one of these (null and
+    // kinesis_firehose always run: the ratios need them).
+    let only = std::env::var("ENGINE_ONLY").ok();
+    let variants: Vec<&Variant> = variants
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| {
+            *i < 2
+                || only
+                    .as_deref()
+                    .is_none_or(|o| o.split(',').any(|w| v.name.contains(w.trim())))
+        })
+        .map(|(_, v)| v)
+        .collect();
     let mut rows = Vec::new();
     let mut raw = Vec::new();
     for (wi, w) in workloads.iter().enumerate() {
@@ -316,11 +353,17 @@ fn main() -> anyhow::Result<()> {
         let line_bytes = std::fs::metadata(&input)?.len() as f64 / w.records as f64;
         let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
         for round in 0..rounds() {
-            for v in &variants {
+            for v in variants.iter() {
                 let emu = Emulator::start(EmulatorConfig {
-                    bind: "127.0.0.1:443".parse()?,
+                    // The core plugin's endpoint has no port: TLS is on 443.
+                    bind: if v.tls {
+                        "127.0.0.1:443"
+                    } else {
+                        "127.0.0.1:0"
+                    }
+                    .parse()?,
                     streams: STREAMS.iter().map(|s| StreamSpec::new(*s)).collect(),
-                    tls: Some(identity.clone()),
+                    tls: v.tls.then(|| identity.clone()),
                     ..Default::default()
                 })?;
                 let dir = work.join(format!(
@@ -329,7 +372,7 @@ fn main() -> anyhow::Result<()> {
                 ));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
-                let output = (v.output)(&ca, 443);
+                let output = (v.output)(&ca, emu.addr().port());
                 let (wall, cpu, max_rss, exit) = run_fluent_bit(&bin, &dir, &input, &output)?;
                 let (lost, duplicated) = if v.name == "null" {
                     (0, 0)
@@ -357,7 +400,7 @@ fn main() -> anyhow::Result<()> {
             .zip(&null_cpu)
             .map(|(r, n)| r.cpu - n)
             .collect();
-        for v in &variants {
+        for v in variants.iter() {
             let rs = &runs[v.name];
             let range = |f: &dyn Fn(&Run) -> f64, fmt: &dyn Fn(f64) -> String| {
                 let lo = rs.iter().map(f).fold(f64::INFINITY, f64::min);

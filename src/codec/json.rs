@@ -136,7 +136,8 @@ fn write_valid(out: &mut Vec<u8>, s: &[u8]) -> bool {
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Whether `s` is all ASCII with nothing to escape: a branch-free fold over blocks of
-/// BLOCK bytes, which the compiler turns into a few vector compares per block.
+/// 64 bytes, which the compiler turns into a few vector compares per block (64 measured
+/// faster than 16, 32, 128 or 256 on both benches' records).
 #[inline]
 fn is_plain(s: &[u8]) -> bool {
     let plain = |ok: bool, &b: &u8| ok & (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\');

@@ -27,10 +27,15 @@ pub struct ChunkKey {
 impl ChunkKey {
     pub fn of(tag: &str, chunk: &[u8]) -> ChunkKey {
         ChunkKey {
-            tag: xxhash_rust::xxh3::xxh3_64(tag.as_bytes()),
+            tag: tag_hash(tag),
             data: xxhash_rust::xxh3::xxh3_64(chunk),
             len: chunk.len() as u64,
         }
+    }
+
+    /// What `Delivered::may_hold` compares: the tag's hash and the chunk's length.
+    fn size(&self) -> (u64, u64) {
+        (self.tag, self.len)
     }
 
     /// Tag hash, data hash, length: as the journal stores them.
@@ -43,10 +48,30 @@ impl ChunkKey {
     }
 }
 
+fn tag_hash(tag: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(tag.as_bytes())
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     map: HashMap<ChunkKey, State>,
     order: VecDeque<ChunkKey>,
+    /// How many remembered chunks have each (tag, length): a chunk whose pair is not here
+    /// cannot be one of them, and need not be hashed to find out.
+    sizes: HashMap<(u64, u64), usize>,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &ChunkKey) -> Option<State> {
+        let state = self.map.remove(key)?;
+        if let Some(n) = self.sizes.get_mut(&key.size()) {
+            *n -= 1;
+            if *n == 0 {
+                self.sizes.remove(&key.size());
+            }
+        }
+        Some(state)
+    }
 }
 
 pub struct Delivered {
@@ -135,11 +160,12 @@ impl Delivered {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.map.insert(key, state).is_none() {
             g.order.push_back(key);
+            *g.sizes.entry(key.size()).or_default() += 1;
         }
         while g.map.len() > self.capacity {
             match g.order.pop_front() {
                 Some(old) => {
-                    g.map.remove(&old);
+                    g.remove(&old);
                 }
                 None => break,
             }
@@ -149,9 +175,16 @@ impl Delivered {
     /// Takes (and forgets) what was accepted of this chunk before, if it has `records`.
     pub fn take(&self, key: &ChunkKey, records: usize) -> Option<Vec<bool>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let state = g.map.remove(key)?;
+        let state = g.remove(key)?;
         g.order.retain(|k| k != key);
         (state.records() as usize == records).then(|| state.accepted())
+    }
+
+    /// Whether a chunk of this tag and length of bytes may be remembered: when not, `take`
+    /// would find nothing and the chunk need not be hashed.
+    pub fn may_hold(&self, tag: &str, len: usize) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        !g.sizes.is_empty() && g.sizes.contains_key(&(tag_hash(tag), len as u64))
     }
 
     /// One call's accepted records of a chunk of `records`: to the journal, at once.
@@ -220,5 +253,29 @@ mod tests {
         assert_eq!(d.take(&k1, 130), Some(acc));
         d.remember(k1, &[false, false]);
         assert!(d.take(&k1, 2).is_none(), "nothing accepted: nothing kept");
+    }
+
+    #[test]
+    fn may_hold_follows_what_is_remembered() {
+        let d = Delivered::new(2);
+        assert!(!d.may_hold("t", 3));
+        let one = ChunkKey::of("t", b"one");
+        let two = ChunkKey::of("t", b"two");
+        d.remember(one, &[true]);
+        d.remember(two, &[true]);
+        // Same tag and length: both count; another tag or length cannot be remembered.
+        assert!(d.may_hold("t", 3));
+        assert!(!d.may_hold("u", 3));
+        assert!(!d.may_hold("t", 4));
+        assert!(d.take(&one, 1).is_some());
+        assert!(
+            d.may_hold("t", 3),
+            "the other chunk of that size is still remembered"
+        );
+        // Evicted as the oldest: forgotten by may_hold too.
+        d.remember(ChunkKey::of("t", b"three!"), &[true]);
+        d.remember(ChunkKey::of("t", b"four!!"), &[true]);
+        assert!(!d.may_hold("t", 3));
+        assert!(d.may_hold("t", 6));
     }
 }

@@ -3,26 +3,72 @@
 
 use super::job::{Job, JobEnd};
 use super::prepare::encode_chunk;
-use super::{Chunk, Context, Finished, FlushCode};
+use super::{Chunk, Context, Finished, FlushCode, Waiter};
 use crate::batch::Records;
 use crate::delivery::dedupe::ChunkKey;
 use crate::telemetry::log::Level;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::time::Instant;
 
-/// Runs one flush to its outcome. The chunk is read once, to encode it (a lent chunk in
-/// place), and let go before delivery.
-pub async fn run(ctx: Arc<Context>, chunk: Chunk, tag: &str) -> Finished {
+/// A sync flush's chunk, and its key in the retry memory, worked out only when needed:
+/// hashing every chunk costs ~5 % of the plugin's CPU, and most chunks are delivered whole
+/// and never come back. Needed for a journal, for a chunk of the tag and length of one
+/// remembered, for records left pending, or for a late outcome after the waiter gave up.
+/// Read from the lent chunk while the flush waits; once it gave up, the waiter's own hash.
+pub struct KeySource {
+    chunk: Chunk,
+    tag: String,
+    known: OnceLock<ChunkKey>,
+    waiter: Option<Arc<dyn Waiter>>,
+}
+
+impl KeySource {
+    pub fn new(chunk: Chunk, tag: String, waiter: Option<Arc<dyn Waiter>>) -> KeySource {
+        KeySource {
+            chunk,
+            tag,
+            known: OnceLock::new(),
+            waiter,
+        }
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The key (hashing the chunk if that was not done yet); `None` only if the loan ended
+    /// and the waiter has none, which it always has once it gave up.
+    pub fn get(&self) -> Option<ChunkKey> {
+        if let Some(k) = self.known.get() {
+            return Some(*k);
+        }
+        let mut key = None;
+        self.chunk
+            .read(&mut |b| key = b.map(|b| ChunkKey::of(&self.tag, b)));
+        let key = key.or_else(|| self.waiter.as_ref()?.key_when_gave_up())?;
+        Some(*self.known.get_or_init(|| key))
+    }
+}
+
+/// Runs one flush to its outcome. The chunk is read in place once, to encode it (hashed
+/// then too when its key will surely be needed); records left pending are remembered
+/// under its key before the flush answers FLB_RETRY.
+pub async fn run(ctx: Arc<Context>, source: &KeySource) -> Finished {
     let log = &ctx.log;
+    let tag = source.tag();
     let deadline = Instant::now() + ctx.config.flush_timeout;
     let mut encoded = None;
-    chunk.read(&mut |bytes| {
-        encoded = bytes.map(|c| (ChunkKey::of(tag, c), encode_chunk(&ctx, c, tag)));
+    source.chunk.read(&mut |bytes| {
+        encoded = bytes.map(|c| {
+            if ctx.delivered.journaled() || ctx.delivered.may_hold(tag, c.len()) {
+                let _ = source.known.set(ChunkKey::of(tag, c));
+            }
+            encode_chunk(&ctx, c, tag)
+        });
     });
-    drop(chunk);
     // None: the loan ended first, i.e. the flush already answered (it gave up waiting).
-    let Some((key, p)) = encoded else {
+    let Some(p) = encoded else {
         return FlushCode::Retry.into();
     };
     let p = match p {
@@ -32,9 +78,10 @@ pub async fn run(ctx: Arc<Context>, chunk: Chunk, tag: &str) -> Finished {
 
     let n = p.records.len();
     // Fluent Bit retries the very same chunk: what was accepted then is not sent again.
-    let mut accepted = ctx
-        .delivered
-        .take(&key, n)
+    // A chunk not hashed above cannot be among the remembered ones.
+    let key = source.known.get().copied();
+    let mut accepted = key
+        .and_then(|key| ctx.delivered.take(&key, n))
         .unwrap_or_else(|| vec![false; n]);
     let before = accepted.iter().filter(|&&a| a).count();
     if before > 0 {
@@ -48,19 +95,28 @@ pub async fn run(ctx: Arc<Context>, chunk: Chunk, tag: &str) -> Finished {
         records: Arc::new(p.records),
         keys: Arc::new(p.keys),
         deadline,
-        chunk: Some((key, n)),
+        // Hashed above whenever there is a journal.
+        chunk: key.map(|key| (key, n)),
     };
     let outcome = job.deliver(&mut accepted).await;
     match outcome {
         JobEnd::All => {
-            ctx.delivered.done(key, n);
+            if let Some(key) = key {
+                ctx.delivered.done(key, n);
+            }
             Finished {
                 code: FlushCode::Ok,
-                all_delivered: Some((key, n)),
+                all_delivered: Some(n),
             }
         }
         JobEnd::Partly { pending, reason } => {
-            ctx.delivered.remember(key, &accepted);
+            match source.get() {
+                Some(key) => ctx.delivered.remember(key, &accepted),
+                None => log.warn(format_args!(
+                    "tag {tag}: the chunk could not be read again to remember its {} accepted record(s): a retry sends them again",
+                    n - pending
+                )),
+            }
             log.limited("flush-retry", Level::Warn, format_args!(
                 "tag {tag}: {} of {n} record(s) accepted, {pending} still pending ({reason}): answering FLB_RETRY",
                 n - pending,

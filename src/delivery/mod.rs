@@ -11,7 +11,7 @@ mod place;
 mod prepare;
 pub mod retry;
 
-pub use flush::{run, run_packed, Buffered};
+pub use flush::{run, run_packed, Buffered, KeySource};
 pub use prepare::{prepare, prepare_keyed, Prepared};
 
 use crate::config::Config;
@@ -50,9 +50,9 @@ pub enum FlushCode {
 #[derive(Debug)]
 pub struct Finished {
     pub code: FlushCode,
-    /// Every record was accepted: the chunk and its record count, to remember in case
-    /// Fluent Bit stopped waiting and sends the chunk again.
-    pub all_delivered: Option<(ChunkKey, usize)>,
+    /// Every record was accepted: the chunk's record count, to remember the chunk in case
+    /// Fluent Bit stopped waiting and sends it again.
+    pub all_delivered: Option<usize>,
 }
 
 impl From<FlushCode> for Finished {
@@ -77,7 +77,22 @@ pub enum Chunk {
     Lent(Arc<dyn Lender>),
 }
 
+/// The waiting side of a sync flush.
+pub trait Waiter: Send + Sync {
+    /// The chunk's key, if the waiter gave up (answered FLB_RETRY) and so ended the loan:
+    /// it hashes the chunk as it gives up, for a late outcome to be remembered under.
+    fn key_when_gave_up(&self) -> Option<ChunkKey>;
+}
+
 impl Chunk {
+    /// Another handle on a lent chunk (`None` for an owned one).
+    pub fn lent(&self) -> Option<Chunk> {
+        match self {
+            Chunk::Lent(l) => Some(Chunk::Lent(l.clone())),
+            Chunk::Owned(_) => None,
+        }
+    }
+
     /// Calls `f` once with the bytes (`None`: the loan has ended).
     pub fn read(&self, f: &mut dyn FnMut(Option<&[u8]>)) {
         match self {

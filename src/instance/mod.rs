@@ -271,7 +271,7 @@ impl Instance {
             // Fluent Bit forgets the chunk on FLB_OK: the buffer needs its own copy.
             return self.enqueue(chunk.into_owned(), tag);
         }
-        let reply = Arc::new(Reply::new());
+        let reply = Arc::new(Reply::new(chunk.lent().map(|c| (c, tag.clone()))));
         if !self.submit(Job {
             chunk,
             tag,

@@ -3,8 +3,8 @@
 
 use super::buffer::{self, Buffer, Held};
 use super::{runtime, ActiveGuard, Job};
-use crate::delivery::dedupe::Delivered;
-use crate::delivery::{self, Buffered, Context, Finished, FlushCode};
+use crate::delivery::dedupe::{ChunkKey, Delivered};
+use crate::delivery::{self, Buffered, Chunk, Context, Finished, FlushCode, KeySource, Waiter};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -15,24 +15,28 @@ use tokio::sync::mpsc;
 enum ReplyState {
     Waiting,
     Answered(FlushCode),
-    /// The flush answered FLB_RETRY without waiting any longer.
-    GaveUp,
+    /// The flush answered FLB_RETRY without waiting any longer; the chunk's key, hashed
+    /// before the loan ended.
+    GaveUp(Option<ChunkKey>),
 }
 
 /// The answer to one sync flush, handed from the runtime to the waiting Fluent Bit worker.
 /// One lock decides whether the answer was taken or the waiter gave up first, so a late
 /// success is never lost: then the job remembers the chunk as delivered.
-#[derive(Debug)]
 pub struct Reply {
     state: Mutex<ReplyState>,
     cv: std::sync::Condvar,
+    /// The lent chunk and its tag, hashed if the waiter gives up.
+    chunk: Option<(Chunk, String)>,
 }
 
 impl Reply {
-    pub fn new() -> Reply {
+    /// `chunk`: the flush's lent chunk and tag (`None`: nothing to hash on giving up).
+    pub fn new(chunk: Option<(Chunk, String)>) -> Reply {
         Reply {
             state: Mutex::new(ReplyState::Waiting),
             cv: std::sync::Condvar::new(),
+            chunk,
         }
     }
 
@@ -61,7 +65,13 @@ impl Reply {
         match *st {
             ReplyState::Answered(code) => code,
             _ => {
-                *st = ReplyState::GaveUp;
+                // Still lent (the caller withdraws it after this returns): hashed now, for
+                // a late outcome to be remembered under. Rare, and a few MB/ms of xxh3.
+                let mut key = None;
+                if let Some((chunk, tag)) = &self.chunk {
+                    chunk.read(&mut |b| key = b.map(|b| ChunkKey::of(tag, b)));
+                }
+                *st = ReplyState::GaveUp(key);
                 FlushCode::Retry
             }
         }
@@ -69,18 +79,21 @@ impl Reply {
 
     /// Answers with how a flush finished; if the waiter gave up meanwhile, a chunk that was
     /// delivered whole is remembered, so Fluent Bit's retry of it sends nothing again.
-    pub fn settle(&self, finished: Finished, delivered: &Delivered) {
+    pub fn settle(&self, finished: Finished, delivered: &Delivered, source: &KeySource) {
         if !self.answer(finished.code) {
-            if let Some((key, n)) = finished.all_delivered {
+            if let (Some(n), Some(key)) = (finished.all_delivered, source.get()) {
                 delivered.remember(key, &vec![true; n]);
             }
         }
     }
 }
 
-impl Default for Reply {
-    fn default() -> Self {
-        Reply::new()
+impl Waiter for Reply {
+    fn key_when_gave_up(&self) -> Option<ChunkKey> {
+        match *self.lock() {
+            ReplyState::GaveUp(key) => key,
+            _ => None,
+        }
     }
 }
 
@@ -119,12 +132,16 @@ pub(super) fn dispatch(
                 // The job runs as its own task so that a panic (a bug) is caught here,
                 // logged, and answered, instead of leaving the flush without an answer.
                 let task = ctx.clone();
-                let r = tokio::spawn(async move {
-                    delivery::run(task, job.chunk, &job.tag).await
-                })
-                .await;
+                let waiter: Arc<dyn Waiter> = done.clone();
+                let source = Arc::new(KeySource::new(job.chunk, job.tag, Some(waiter)));
+                let s = source.clone();
+                let r = tokio::spawn(async move { delivery::run(task, &s).await }).await;
                 let failed = r.as_ref().err().map(|e| e.to_string());
-                done.settle(r.unwrap_or_else(|_| FlushCode::Retry.into()), &ctx.delivered);
+                done.settle(
+                    r.unwrap_or_else(|_| FlushCode::Retry.into()),
+                    &ctx.delivered,
+                    &source,
+                );
                 release();
                 if let Some(e) = failed {
                     ctx.log.error(format_args!(
@@ -143,38 +160,55 @@ mod tests {
     use crate::delivery::dedupe::ChunkKey;
     use std::sync::Arc;
 
+    /// A chunk lent until `withdraw`, as the FFI lends Fluent Bit's.
+    struct TestLoan(Mutex<Option<Vec<u8>>>);
+
+    impl crate::delivery::Lender for TestLoan {
+        fn read(&self, f: &mut dyn FnMut(Option<&[u8]>)) {
+            f(self.0.lock().unwrap().as_deref());
+        }
+    }
+
+    fn lent(bytes: &[u8]) -> (Arc<TestLoan>, Chunk) {
+        let loan = Arc::new(TestLoan(Mutex::new(Some(bytes.to_vec()))));
+        (loan.clone(), Chunk::Lent(loan))
+    }
+
+    fn source(chunk: &Chunk, reply: &Arc<Reply>) -> KeySource {
+        let waiter: Arc<dyn Waiter> = reply.clone();
+        KeySource::new(chunk.lent().unwrap(), "t".into(), Some(waiter))
+    }
+
     #[test]
     fn a_success_after_the_waiter_gave_up_is_remembered() {
         let delivered = Delivered::new(16);
         let key = ChunkKey::of("t", b"chunk");
-        // Answered in time: nothing to remember.
-        let r = Reply::new();
-        r.settle(
-            Finished {
-                code: FlushCode::Ok,
-                all_delivered: Some((key, 3)),
-            },
-            &delivered,
-        );
+        let all = || Finished {
+            code: FlushCode::Ok,
+            all_delivered: Some(3),
+        };
+        // Answered in time: nothing to remember (and nothing hashed).
+        let (_loan, chunk) = lent(b"chunk");
+        let r = Arc::new(Reply::new(chunk.lent().map(|c| (c, "t".to_string()))));
+        r.settle(all(), &delivered, &source(&chunk, &r));
         assert_eq!(r.wait(Duration::from_secs(1)), FlushCode::Ok);
         assert!(delivered.is_empty());
-        // The waiter gave up (FLB_RETRY), then the job delivered everything: Fluent Bit
-        // sends the chunk again, and it must find every record delivered.
-        let r = Reply::new();
+        // The waiter gave up (FLB_RETRY) and the loan ended, then the job delivered
+        // everything: Fluent Bit sends the chunk again, and it must find every record
+        // delivered, under the key the waiter hashed as it gave up.
+        let (loan, chunk) = lent(b"chunk");
+        let r = Arc::new(Reply::new(chunk.lent().map(|c| (c, "t".to_string()))));
         assert_eq!(r.wait(Duration::from_millis(10)), FlushCode::Retry);
-        r.settle(
-            Finished {
-                code: FlushCode::Ok,
-                all_delivered: Some((key, 3)),
-            },
-            &delivered,
-        );
+        *loan.0.lock().unwrap() = None;
+        let s = source(&chunk, &r);
+        r.settle(all(), &delivered, &s);
+        assert_eq!(s.get(), Some(key));
         assert_eq!(delivered.take(&key, 3), Some(vec![true; 3]));
     }
 
     #[test]
     fn the_answer_wakes_the_waiter() {
-        let r = Arc::new(Reply::new());
+        let r = Arc::new(Reply::new(None));
         let r2 = r.clone();
         let t = std::thread::spawn(move || r2.wait(Duration::from_secs(30)));
         std::thread::sleep(Duration::from_millis(20));

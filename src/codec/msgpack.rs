@@ -87,6 +87,7 @@ impl<'a> Lexer<'a> {
         Ok(a)
     }
 
+    #[inline(always)]
     fn payload(&mut self, len: usize) -> Result<usize, LexError> {
         let start = self.pos;
         self.take(len)?;
@@ -94,7 +95,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads the next header; payload bytes of strings, bins and exts are consumed too.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self) -> Result<Header, LexError> {
         let m = self.be::<1>()?[0];
         Ok(match m {
@@ -165,16 +166,19 @@ impl<'a> Lexer<'a> {
         })
     }
 
+    #[inline(always)]
     fn str_of(&mut self, len: usize) -> Result<Header, LexError> {
         let start = self.payload(len)?;
         Ok(Header::Str { start, len })
     }
 
+    #[inline(always)]
     fn bin_of(&mut self, len: usize) -> Result<Header, LexError> {
         let start = self.payload(len)?;
         Ok(Header::Bin { start, len })
     }
 
+    #[inline(always)]
     fn ext_of(&mut self, len: usize) -> Result<Header, LexError> {
         let ty = self.be::<1>()?[0] as i8;
         let start = self.payload(len)?;

@@ -95,7 +95,13 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads the next header; payload bytes of strings, bins and exts are consumed too.
-    #[inline(always)]
+    ///
+    /// Inlined into its callers in optimized builds: returned through memory, the header
+    /// was written in pieces and read back whole (a store-forwarding stall per value). Not
+    /// in debug builds, where each inlined copy would add its own stack slots to the
+    /// encoder's frames.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn read(&mut self) -> Result<Header, LexError> {
         let m = self.be::<1>()?[0];
         Ok(match m {

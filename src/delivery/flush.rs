@@ -3,7 +3,7 @@
 
 use super::job::{Job, JobEnd};
 use super::prepare::encode_chunk;
-use super::{Chunk, Context, Finished, FlushCode, Waiter};
+use super::{Chunk, Context, Finished, FlushCode};
 use crate::batch::Records;
 use crate::delivery::dedupe::ChunkKey;
 use crate::telemetry::log::Level;
@@ -11,25 +11,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::time::Instant;
 
-/// A sync flush's chunk, and its key in the retry memory, worked out only when needed:
-/// hashing every chunk costs ~5 % of the plugin's CPU, and most chunks are delivered whole
-/// and never come back. Needed for a journal, for a chunk of the tag and length of one
-/// remembered, for records left pending, or for a late outcome after the waiter gave up.
-/// Read from the lent chunk while the flush waits; once it gave up, the waiter's own hash.
+/// A sync flush's chunk, and its key in the retry memory, worked out once and only when
+/// needed: hashing every chunk costs ~5 % of the plugin's CPU, and most chunks are
+/// delivered whole and never come back. Needed for a journal, for a chunk of the tag and
+/// length of one remembered, for records left pending, or for a late outcome after the
+/// waiter gave up; the waiter hashes it as it gives up, while the chunk is still lent.
 pub struct KeySource {
     chunk: Chunk,
     tag: String,
     known: OnceLock<ChunkKey>,
-    waiter: Option<Arc<dyn Waiter>>,
 }
 
 impl KeySource {
-    pub fn new(chunk: Chunk, tag: String, waiter: Option<Arc<dyn Waiter>>) -> KeySource {
+    pub fn new(chunk: Chunk, tag: String) -> KeySource {
         KeySource {
             chunk,
             tag,
             known: OnceLock::new(),
-            waiter,
         }
     }
 
@@ -37,8 +35,8 @@ impl KeySource {
         &self.tag
     }
 
-    /// The key (hashing the chunk if that was not done yet); `None` only if the loan ended
-    /// and the waiter has none, which it always has once it gave up.
+    /// The key, hashing the chunk the first time; `None` only if the loan ended before
+    /// anyone hashed it.
     pub fn get(&self) -> Option<ChunkKey> {
         if let Some(k) = self.known.get() {
             return Some(*k);
@@ -46,7 +44,7 @@ impl KeySource {
         let mut key = None;
         self.chunk
             .read(&mut |b| key = b.map(|b| ChunkKey::of(&self.tag, b)));
-        let key = key.or_else(|| self.waiter.as_ref()?.key_when_gave_up())?;
+        let key = key?;
         Some(*self.known.get_or_init(|| key))
     }
 }

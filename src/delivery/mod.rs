@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::schedule::Router;
 use crate::telemetry::log::Logger;
 use crate::telemetry::metrics::Counters;
-use dedupe::{ChunkKey, Delivered};
+use dedupe::Delivered;
 use retry::Policy;
 use std::sync::Arc;
 
@@ -77,22 +77,7 @@ pub enum Chunk {
     Lent(Arc<dyn Lender>),
 }
 
-/// The waiting side of a sync flush.
-pub trait Waiter: Send + Sync {
-    /// The chunk's key, if the waiter gave up (answered FLB_RETRY) and so ended the loan:
-    /// it hashes the chunk as it gives up, for a late outcome to be remembered under.
-    fn key_when_gave_up(&self) -> Option<ChunkKey>;
-}
-
 impl Chunk {
-    /// Another handle on a lent chunk (`None` for an owned one).
-    pub fn lent(&self) -> Option<Chunk> {
-        match self {
-            Chunk::Lent(l) => Some(Chunk::Lent(l.clone())),
-            Chunk::Owned(_) => None,
-        }
-    }
-
     /// Calls `f` once with the bytes (`None`: the loan has ended).
     pub fn read(&self, f: &mut dyn FnMut(Option<&[u8]>)) {
         match self {

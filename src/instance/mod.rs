@@ -12,7 +12,7 @@ pub use sync::Reply;
 use crate::config::{Aggregation, Config, DeliveryMode};
 use crate::delivery::dedupe::Delivered;
 use crate::delivery::retry::{Backoff, Policy};
-use crate::delivery::{Chunk, Context, FlushCode};
+use crate::delivery::{Buffered, Chunk, Context, FlushCode, KeySource};
 use crate::firehose::client;
 use crate::schedule::{Router, RouterOptions};
 use crate::telemetry::log::{Level, Logger};
@@ -73,11 +73,11 @@ impl Drop for ActiveGuard {
 }
 
 /// A flush handed to the runtime.
-struct Job {
-    chunk: Chunk,
-    tag: String,
-    /// Who waits for the outcome (sync mode); `None` in async mode.
-    done: Option<Arc<Reply>>,
+enum Job {
+    /// Sync mode: the chunk is in the reply's key source; the outcome goes to the reply.
+    Flush(Arc<Reply>),
+    /// Async mode: a chunk Fluent Bit was already told is done.
+    Buffered(Buffered),
 }
 
 pub struct Instance {
@@ -271,12 +271,8 @@ impl Instance {
             // Fluent Bit forgets the chunk on FLB_OK: the buffer needs its own copy.
             return self.enqueue(chunk.into_owned(), tag);
         }
-        let reply = Arc::new(Reply::new(chunk.lent().map(|c| (c, tag.clone()))));
-        if !self.submit(Job {
-            chunk,
-            tag,
-            done: Some(reply.clone()),
-        }) {
+        let reply = Arc::new(Reply::new(Arc::new(KeySource::new(chunk, tag))));
+        if !self.submit(Job::Flush(reply.clone())) {
             return FlushCode::Retry;
         }
         // The job keeps its own deadline and then waits for calls in flight (each bounded
@@ -312,11 +308,7 @@ impl Instance {
             );
             return FlushCode::Retry;
         }
-        if self.submit(Job {
-            chunk: Chunk::Owned(chunk),
-            tag,
-            done: None,
-        }) {
+        if self.submit(Job::Buffered(Buffered { chunk, tag })) {
             FlushCode::Ok
         } else {
             self.buffer.give_back(size);

@@ -3,8 +3,8 @@
 
 use super::buffer::{self, Buffer, Held};
 use super::{runtime, ActiveGuard, Job};
-use crate::delivery::dedupe::{ChunkKey, Delivered};
-use crate::delivery::{self, Buffered, Chunk, Context, Finished, FlushCode, KeySource, Waiter};
+use crate::delivery::dedupe::Delivered;
+use crate::delivery::{self, Context, Finished, FlushCode, KeySource};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -15,9 +15,8 @@ use tokio::sync::mpsc;
 enum ReplyState {
     Waiting,
     Answered(FlushCode),
-    /// The flush answered FLB_RETRY without waiting any longer; the chunk's key, hashed
-    /// before the loan ended.
-    GaveUp(Option<ChunkKey>),
+    /// The flush answered FLB_RETRY without waiting any longer.
+    GaveUp,
 }
 
 /// The answer to one sync flush, handed from the runtime to the waiting Fluent Bit worker.
@@ -26,18 +25,21 @@ enum ReplyState {
 pub struct Reply {
     state: Mutex<ReplyState>,
     cv: std::sync::Condvar,
-    /// The lent chunk and its tag, hashed if the waiter gives up.
-    chunk: Option<(Chunk, String)>,
+    /// The flush's chunk and tag, and its key once hashed.
+    source: Arc<KeySource>,
 }
 
 impl Reply {
-    /// `chunk`: the flush's lent chunk and tag (`None`: nothing to hash on giving up).
-    pub fn new(chunk: Option<(Chunk, String)>) -> Reply {
+    pub fn new(source: Arc<KeySource>) -> Reply {
         Reply {
             state: Mutex::new(ReplyState::Waiting),
             cv: std::sync::Condvar::new(),
-            chunk,
+            source,
         }
+    }
+
+    pub fn source(&self) -> &Arc<KeySource> {
+        &self.source
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplyState> {
@@ -67,11 +69,8 @@ impl Reply {
             _ => {
                 // Still lent (the caller withdraws it after this returns): hashed now, for
                 // a late outcome to be remembered under. Rare, and a few MB/ms of xxh3.
-                let mut key = None;
-                if let Some((chunk, tag)) = &self.chunk {
-                    chunk.read(&mut |b| key = b.map(|b| ChunkKey::of(tag, b)));
-                }
-                *st = ReplyState::GaveUp(key);
+                let _ = self.source.get();
+                *st = ReplyState::GaveUp;
                 FlushCode::Retry
             }
         }
@@ -79,20 +78,11 @@ impl Reply {
 
     /// Answers with how a flush finished; if the waiter gave up meanwhile, a chunk that was
     /// delivered whole is remembered, so Fluent Bit's retry of it sends nothing again.
-    pub fn settle(&self, finished: Finished, delivered: &Delivered, source: &KeySource) {
+    pub fn settle(&self, finished: Finished, delivered: &Delivered) {
         if !self.answer(finished.code) {
-            if let (Some(n), Some(key)) = (finished.all_delivered, source.get()) {
+            if let (Some(n), Some(key)) = (finished.all_delivered, self.source.get()) {
                 delivered.remember(key, &vec![true; n]);
             }
-        }
-    }
-}
-
-impl Waiter for Reply {
-    fn key_when_gave_up(&self) -> Option<ChunkKey> {
-        match *self.lock() {
-            ReplyState::GaveUp(key) => key,
-            _ => None,
         }
     }
 }
@@ -116,15 +106,12 @@ pub(super) fn dispatch(
         while let Some(job) = jobs_rx.recv().await {
             // Counted down however the job ends.
             let active = ActiveGuard(active.clone());
-            let Some(done) = job.done else {
-                let _ = pack_tx.send(Held {
-                    buffered: Buffered {
-                        chunk: job.chunk.into_owned(),
-                        tag: job.tag,
-                    },
-                    active,
-                });
-                continue;
+            let done = match job {
+                Job::Flush(done) => done,
+                Job::Buffered(buffered) => {
+                    let _ = pack_tx.send(Held { buffered, active });
+                    continue;
+                }
             };
             let ctx = ctx.clone();
             tokio::spawn(async move {
@@ -132,16 +119,10 @@ pub(super) fn dispatch(
                 // The job runs as its own task so that a panic (a bug) is caught here,
                 // logged, and answered, instead of leaving the flush without an answer.
                 let task = ctx.clone();
-                let waiter: Arc<dyn Waiter> = done.clone();
-                let source = Arc::new(KeySource::new(job.chunk, job.tag, Some(waiter)));
-                let s = source.clone();
-                let r = tokio::spawn(async move { delivery::run(task, &s).await }).await;
+                let source = done.source().clone();
+                let r = tokio::spawn(async move { delivery::run(task, &source).await }).await;
                 let failed = r.as_ref().err().map(|e| e.to_string());
-                done.settle(
-                    r.unwrap_or_else(|_| FlushCode::Retry.into()),
-                    &ctx.delivered,
-                    &source,
-                );
+                done.settle(r.unwrap_or_else(|_| FlushCode::Retry.into()), &ctx.delivered);
                 release();
                 if let Some(e) = failed {
                     ctx.log.error(format_args!(
@@ -158,6 +139,7 @@ pub(super) fn dispatch(
 mod tests {
     use super::*;
     use crate::delivery::dedupe::ChunkKey;
+    use crate::delivery::Chunk;
     use std::sync::Arc;
 
     /// A chunk lent until `withdraw`, as the FFI lends Fluent Bit's.
@@ -169,14 +151,10 @@ mod tests {
         }
     }
 
-    fn lent(bytes: &[u8]) -> (Arc<TestLoan>, Chunk) {
+    fn lent_reply(bytes: &[u8]) -> (Arc<TestLoan>, Arc<Reply>) {
         let loan = Arc::new(TestLoan(Mutex::new(Some(bytes.to_vec()))));
-        (loan.clone(), Chunk::Lent(loan))
-    }
-
-    fn source(chunk: &Chunk, reply: &Arc<Reply>) -> KeySource {
-        let waiter: Arc<dyn Waiter> = reply.clone();
-        KeySource::new(chunk.lent().unwrap(), "t".into(), Some(waiter))
+        let source = KeySource::new(Chunk::Lent(loan.clone()), "t".into());
+        (loan, Arc::new(Reply::new(Arc::new(source))))
     }
 
     #[test]
@@ -188,27 +166,25 @@ mod tests {
             all_delivered: Some(3),
         };
         // Answered in time: nothing to remember (and nothing hashed).
-        let (_loan, chunk) = lent(b"chunk");
-        let r = Arc::new(Reply::new(chunk.lent().map(|c| (c, "t".to_string()))));
-        r.settle(all(), &delivered, &source(&chunk, &r));
+        let (_loan, r) = lent_reply(b"chunk");
+        r.settle(all(), &delivered);
         assert_eq!(r.wait(Duration::from_secs(1)), FlushCode::Ok);
         assert!(delivered.is_empty());
         // The waiter gave up (FLB_RETRY) and the loan ended, then the job delivered
         // everything: Fluent Bit sends the chunk again, and it must find every record
         // delivered, under the key the waiter hashed as it gave up.
-        let (loan, chunk) = lent(b"chunk");
-        let r = Arc::new(Reply::new(chunk.lent().map(|c| (c, "t".to_string()))));
+        let (loan, r) = lent_reply(b"chunk");
         assert_eq!(r.wait(Duration::from_millis(10)), FlushCode::Retry);
         *loan.0.lock().unwrap() = None;
-        let s = source(&chunk, &r);
-        r.settle(all(), &delivered, &s);
-        assert_eq!(s.get(), Some(key));
+        r.settle(all(), &delivered);
+        assert_eq!(r.source().get(), Some(key));
         assert_eq!(delivered.take(&key, 3), Some(vec![true; 3]));
     }
 
     #[test]
     fn the_answer_wakes_the_waiter() {
-        let r = Arc::new(Reply::new(None));
+        let source = KeySource::new(Chunk::Owned(Vec::new()), "t".into());
+        let r = Arc::new(Reply::new(Arc::new(source)));
         let r2 = r.clone();
         let t = std::thread::spawn(move || r2.wait(Duration::from_secs(30)));
         std::thread::sleep(Duration::from_millis(20));

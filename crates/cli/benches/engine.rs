@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 const STREAMS: [&str; 4] = ["eng-0", "eng-1", "eng-2", "eng-3"];
 /// Rounds, and a fraction of the records, for a quick look: `ENGINE_ROUNDS`, `ENGINE_SCALE`.
@@ -117,11 +117,27 @@ fn has_word(name: &str, word: &str) -> bool {
         .any(|w| w == word)
 }
 
-/// What one Fluent Bit run cost.
-struct Run {
+/// What one Fluent Bit run cost, as the process showed it.
+struct Measured {
     wall: f64,
     cpu: f64,
     max_rss: u64,
+    /// File-backed RSS when the RSS was largest.
+    file_rss: u64,
+    exit: i32,
+    spawned: SystemTime,
+}
+
+/// What one Fluent Bit run cost.
+struct Run {
+    wall: f64,
+    /// From the start to the last record's arrival at the stand-in: the wall time steps by
+    /// whole seconds (Fluent Bit's main loop checks for its engine's end once a second),
+    /// this does not.
+    delivered: Option<f64>,
+    cpu: f64,
+    max_rss: u64,
+    file_rss: u64,
     lost: u64,
     duplicated: u64,
     exit: i32,
@@ -165,25 +181,23 @@ fn write_input(dir: &Path, w: &Workload) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs Fluent Bit to the end of `input`; CPU and peak RSS from the kernel's accounting.
-fn run_fluent_bit(
-    bin: &Path,
-    dir: &Path,
-    input: &Path,
-    output: &str,
-) -> anyhow::Result<(f64, f64, u64, i32)> {
+fn run_fluent_bit(bin: &Path, dir: &Path, input: &Path, output: &str) -> anyhow::Result<Measured> {
     let parsers = dir.join("parsers.conf");
     std::fs::write(&parsers, "[PARSER]\n    Name   json\n    Format json\n")?;
     let conf = dir.join("fluent-bit.conf");
     std::fs::write(
         &conf,
         format!(
-            "[SERVICE]\n    Flush        1\n    Grace        30\n    Log_Level    warn\n    Parsers_File {}\n\n[INPUT]\n    Name              tail\n    Path              {}\n    Parser            json\n    Read_from_Head    On\n    Exit_On_Eof       On\n    Mem_Buf_Limit     64M\n    Buffer_Chunk_Size 256k\n    Buffer_Max_Size   256k\n\n{output}",
+            "[SERVICE]\n    Flush        1\n    Grace        30\n    Log_Level    {}\n    Parsers_File {}\n\n[INPUT]\n    Name              tail\n    Path              {}\n    Parser            json\n    Read_from_Head    On\n    Exit_On_Eof       On\n    Mem_Buf_Limit     64M\n    Buffer_Chunk_Size 256k\n    Buffer_Max_Size   256k\n\n{output}",
+            // `ENGINE_LOG_LEVEL=debug`: each task's timing in the run's fluent-bit.log.
+            std::env::var("ENGINE_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
             parsers.display(),
             input.display()
         ),
     )?;
     let log = std::fs::File::create(dir.join("fluent-bit.log"))?;
     let start = Instant::now();
+    let spawned = SystemTime::now();
     let child = Command::new(bin)
         .arg("-e")
         .arg(plugin())
@@ -206,16 +220,25 @@ fn run_fluent_bit(
     // Peak RSS from VmHWM, read until the process ends: wait4's ru_maxrss would also count
     // the pages the child shared with this process before its exec.
     let status_path = format!("/proc/{pid}/status");
+    // Also the file-backed share (code and other mapped files) of the largest RSS seen: the
+    // plugin's code is a library of its own, the core plugin's is in Fluent Bit's binary.
     let sampler = std::thread::spawn(move || {
-        let mut hwm = 0u64;
+        let (mut hwm, mut rss, mut file) = (0u64, 0u64, 0u64);
         while let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                hwm = hwm.max(kb * 1024);
+            let field = |name: &str| {
+                s.lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(|kb| kb * 1024)
+            };
+            if let Some(b) = field("VmHWM:") {
+                hwm = hwm.max(b);
+            }
+            if let (Some(r), Some(f)) = (field("VmRSS:"), field("RssFile:")) {
+                if r > rss {
+                    (rss, file) = (r, f);
+                }
             }
             if s.lines()
                 .any(|l| l.starts_with("State:") && l.contains('Z'))
@@ -224,7 +247,7 @@ fn run_fluent_bit(
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        hwm
+        (hwm, file)
     });
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
@@ -232,7 +255,7 @@ fn run_fluent_bit(
     // SAFETY: waiting for our own child, with valid out-pointers.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     anyhow::ensure!(rc == pid, "wait4 failed");
-    let max_rss = sampler.join().unwrap_or(0);
+    let (max_rss, file_rss) = sampler.join().unwrap_or((0, 0));
     let wall = start.elapsed().as_secs_f64();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
@@ -241,7 +264,14 @@ fn run_fluent_bit(
     } else {
         -1
     };
-    Ok((wall, cpu, max_rss, exit))
+    Ok(Measured {
+        wall,
+        cpu,
+        max_rss,
+        file_rss,
+        exit,
+        spawned,
+    })
 }
 
 /// A Firehose record as the reader gets it: gzip and zstd (multi-member) undone.
@@ -258,11 +288,14 @@ fn decompress(rec: Vec<u8>) -> Vec<u8> {
     }
 }
 
-fn count(emu: &Emulator, n: u64) -> (u64, u64) {
+/// Records lost and duplicated, and when the last one arrived.
+fn count(emu: &Emulator, n: u64) -> (u64, u64, Option<SystemTime>) {
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut last = None;
     for s in STREAMS {
-        for rec in emu.records(s) {
-            let rec = decompress(rec);
+        for rec in emu.records_detailed(s) {
+            last = last.max(Some(rec.arrival));
+            let rec = decompress(rec.data);
             for line in rec.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 if let Some(seq) = parse_seq(line) {
                     *seen.entry(seq).or_default() += 1;
@@ -272,7 +305,7 @@ fn count(emu: &Emulator, n: u64) -> (u64, u64) {
     }
     let lost = (0..n).filter(|s| !seen.contains_key(s)).count() as u64;
     let dup = seen.values().map(|&c| u64::from(c.saturating_sub(1))).sum();
-    (lost, dup)
+    (lost, dup, last)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -379,21 +412,38 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 let output = (v.output)(&ca, emu.addr().port());
-                let (wall, cpu, max_rss, exit) = run_fluent_bit(&bin, &dir, &input, &output)?;
-                let (lost, duplicated) = if v.name == "null" {
-                    (0, 0)
-                } else {
-                    count(&emu, w.records)
-                };
-                drop(emu);
-                println!(
-                    "  {} / {} / round {}: {wall:.2} s, {cpu:.2} CPU-s, {:.0} MB, lost {lost}, dup {duplicated}",
-                    w.name, v.name, round + 1, max_rss as f64 / 1e6
-                );
-                runs.entry(v.name).or_default().push(Run {
+                let Measured {
                     wall,
                     cpu,
                     max_rss,
+                    file_rss,
+                    exit,
+                    spawned,
+                } = run_fluent_bit(&bin, &dir, &input, &output)?;
+                let (lost, duplicated, last) = if v.name == "null" {
+                    (0, 0, None)
+                } else {
+                    count(&emu, w.records)
+                };
+                let delivered = last
+                    .and_then(|t| t.duration_since(spawned).ok())
+                    .map(|d| d.as_secs_f64());
+                drop(emu);
+                println!(
+                    "  {} / {} / round {}: {wall:.2} s (last record in at {}), {cpu:.2} CPU-s, {:.0} MB ({:.0} file-backed), lost {lost}, dup {duplicated}",
+                    w.name,
+                    v.name,
+                    round + 1,
+                    delivered.map_or("-".into(), |d| format!("{d:.2} s")),
+                    max_rss as f64 / 1e6,
+                    file_rss as f64 / 1e6
+                );
+                runs.entry(v.name).or_default().push(Run {
+                    wall,
+                    delivered,
+                    cpu,
+                    max_rss,
+                    file_rss,
                     lost,
                     duplicated,
                     exit,
@@ -434,6 +484,13 @@ fn main() -> anyhow::Result<()> {
                 format!("{} ({line_bytes:.0} B)", w.name),
                 v.name.to_string(),
                 range(&|r| r.wall, &|x| format!("{x:.1} s")),
+                if v.name == "null" {
+                    "-".into()
+                } else {
+                    range(&|r| r.delivered.unwrap_or(f64::NAN), &|x| {
+                        format!("{x:.2} s")
+                    })
+                },
                 range(&|r| r.cpu, &|x| format!("{x:.2}")),
                 if v.name == "null" {
                     "-".into()
@@ -444,6 +501,7 @@ fn main() -> anyhow::Result<()> {
                 },
                 ratio_text,
                 range(&|r| r.max_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
+                range(&|r| r.file_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
                 int(rs.iter().map(|r| r.lost).sum()),
                 int(rs.iter().map(|r| r.duplicated).sum()),
                 rs.iter()
@@ -453,7 +511,7 @@ fn main() -> anyhow::Result<()> {
             ]);
             raw.push(json!({
                 "workload": w.name, "variant": v.name, "line_bytes": line_bytes,
-                "runs": rs.iter().map(|r| json!({"wall": r.wall, "cpu": r.cpu, "max_rss": r.max_rss,
+                "runs": rs.iter().map(|r| json!({"wall": r.wall, "delivered": r.delivered, "cpu": r.cpu, "max_rss": r.max_rss, "file_rss": r.file_rss,
                     "lost": r.lost, "duplicated": r.duplicated, "exit": r.exit})).collect::<Vec<_>>(),
             }));
         }
@@ -464,10 +522,12 @@ fn main() -> anyhow::Result<()> {
             "workload",
             "output",
             "wall",
+            "last record in",
             "CPU-s",
             "marginal CPU-s (− null)",
             "marginal ÷ kinesis_firehose",
             "peak RSS",
+            "of it file-backed",
             "lost",
             "duplicated",
             "exit",

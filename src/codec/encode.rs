@@ -9,7 +9,7 @@
 //! more than 3 deep, or any key text over 4 KiB: base64 of its msgpack bytes); NaN and ±inf
 //! → null.
 
-use super::json::{write_base64, write_float, write_str};
+use super::json::{write_base64, write_float, write_str, write_str_in};
 use crate::codec::decode::{Event, EventTime};
 use crate::codec::msgpack::{Header, LexError, Lexer};
 use thiserror::Error;
@@ -242,7 +242,7 @@ impl Encoder {
         let Header::Str { start, len } = h else {
             return false;
         };
-        write_str(out, lx.slice(start, len), self.opts.replace_dots.as_deref());
+        write_str_in(out, lx.buf(), start, len, self.opts.replace_dots.as_deref());
         true
     }
 
@@ -389,7 +389,7 @@ fn write_scalar(lx: &Lexer<'_>, h: Header, out: &mut Vec<u8>, cap: Option<usize>
         Header::F32(v) => write_float(out, v as f64),
         Header::F64(v) => write_float(out, v),
         Header::Str { start, len } => match capped(lx.slice(start, len), cap) {
-            (s, false) => write_str(out, s, None),
+            (_, false) => write_str_in(out, lx.buf(), start, len, None),
             (s, true) => {
                 let mut cut = s.to_vec();
                 cut.extend_from_slice(TRUNCATED_MARKER.as_bytes());

@@ -68,6 +68,54 @@ pub fn write_str(out: &mut Vec<u8>, bytes: &[u8], replace_dots: Option<&str>) {
     write_valid(out, s);
 }
 
+/// Writes the string at `buf[start..start + len]` like [`write_str`]. A short string
+/// that is ASCII with nothing to escape (most keys and many values) is checked and copied
+/// as one fixed 16-byte block read from `buf` (which holds more bytes after it), with no
+/// loop and no variable-length copy: the bytes past the string are masked out of the
+/// check and cut off the copy. Inlined in optimized builds only (see `Lexer::read`).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+pub fn write_str_in(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    replace_dots: Option<&str>,
+) {
+    if len <= SHORT && replace_dots.is_none() {
+        if let Some(block) = buf.get(start..start + SHORT) {
+            let word = |k: usize| {
+                let mut x = [0u8; 8];
+                x.copy_from_slice(&block[k * 8..k * 8 + 8]);
+                u64::from_le_bytes(x)
+            };
+            // Only the string's own bytes count. A false flag only ever sits above a
+            // true one (see `escape_flags`), so masking off the bytes past `len` is exact.
+            let mask = |k: usize| match len.saturating_sub(k * 8) {
+                0 => 0,
+                n if n >= 8 => u64::MAX,
+                n => (1u64 << (n * 8)) - 1,
+            };
+            let (a, b) = (word(0), word(1));
+            let bad = ((escape_flags(a) | (a & HIGH)) & mask(0))
+                | ((escape_flags(b) | (b & HIGH)) & mask(1));
+            if bad == 0 {
+                out.reserve(SHORT + 2);
+                out.push(b'"');
+                let at = out.len();
+                out.extend_from_slice(block);
+                out.truncate(at + len);
+                out.push(b'"');
+                return;
+            }
+        }
+    }
+    write_str(out, &buf[start..start + len], replace_dots);
+}
+
+/// Strings up to this many bytes may take `write_str_in`'s fixed-block path.
+const SHORT: usize = 16;
+
 /// Writes `s` as a JSON string in one pass (sixteen bytes at a time while none needs a
 /// look), escaping as it goes. A byte above ASCII has the whole of `s` checked for UTF-8
 /// once; if it is not valid, `out` is left as it was and `false` returned.
@@ -151,14 +199,22 @@ fn is_plain(s: &[u8]) -> bool {
 }
 const BLOCK: usize = 64;
 
-/// Whether any byte of `w` is a control character (< 0x20), `"` or `\\` (SWAR: the
-/// classic "has a zero byte" and "has a byte less than n" bit tricks).
+/// Whether any byte of `w` is a control character (< 0x20), `"` or `\\`.
 #[inline]
 pub(super) fn needs_escape(w: u64) -> bool {
+    escape_flags(w) != 0
+}
+
+/// The high bit of each byte of `w` that is a control character (< 0x20), `"` or `\\`
+/// (SWAR: the classic "has a zero byte" and "has a byte less than n" bit tricks). A
+/// subtraction's borrow can also flag bytes above a flagged one, never below it: the
+/// lowest flag is always a true one.
+#[inline(always)]
+fn escape_flags(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
+    below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))
 }
 
 #[cfg(test)]
@@ -190,6 +246,55 @@ mod swar_tests {
                         let want = serde_json::to_string(&String::from_utf8_lossy(&v)).unwrap();
                         assert_eq!(String::from_utf8_lossy(&out[6..]), want, "{v:?}");
                         assert_eq!(&out[..6], b"prefix");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fixed-block path for short strings against `write_str`: every special byte at
+    /// every position of strings up to past the block size, followed in the buffer by
+    /// bytes that would need escaping (they must not count), and with too few bytes left
+    /// in the buffer for a whole block.
+    #[test]
+    fn short_strings_in_a_buffer_match_write_str() {
+        let specials: [&[u8]; 8] = [
+            b"\x00",
+            b"\x1f",
+            b" ",
+            b"\"",
+            b"\\",
+            b"\x7f",
+            "\u{e9}".as_bytes(),
+            b"\xff",
+        ];
+        let afters: [&[u8]; 4] = [
+            b"",
+            b"\"\\\n\x00\xff",
+            b"                ",
+            b"\x01abcdefghijklmnopq",
+        ];
+        for len in 0..=18usize {
+            for pos in 0..=len {
+                for sp in specials.iter().map(Some).chain([None]) {
+                    let mut v: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
+                    if let Some(sp) = sp {
+                        v.splice(pos..pos, sp.iter().copied());
+                    }
+                    for after in afters {
+                        let mut buf = b"xy".to_vec();
+                        buf.extend_from_slice(&v);
+                        buf.extend_from_slice(after);
+                        let mut want = b"prefix".to_vec();
+                        super::write_str(&mut want, &v, None);
+                        let mut got = b"prefix".to_vec();
+                        super::write_str_in(&mut got, &buf, 2, v.len(), None);
+                        assert_eq!(got, want, "{v:?} then {after:?}");
+                        let mut dots = b"prefix".to_vec();
+                        super::write_str_in(&mut dots, &buf, 2, v.len(), Some("_"));
+                        let mut want = b"prefix".to_vec();
+                        super::write_str(&mut want, &v, Some("_"));
+                        assert_eq!(dots, want);
                     }
                 }
             }

@@ -5,7 +5,8 @@
 //! file with `Exit_On_Eof On` (it exits once the file is read and every chunk flushed),
 //! `Mem_Buf_Limit 64M`, outputs with `workers 2`; the Firehose stand-in (in this process,
 //! TLS with its own CA, on 127.0.0.1:443, because the core plugin always dials 443) has no
-//! quotas. Per run: wall time, Fluent Bit's CPU seconds and peak RSS (from `wait4`), and
+//! quotas. Per run: wall time, when the last record arrived, Fluent Bit's CPU seconds (from
+//! `wait4`) and peak RSS (`VmHWM`, and the file-backed part of the largest RSS sampled), and
 //! the records at the receiving end (lost, duplicated, by `seq`). "Marginal" is minus the
 //! `null` output's run of the same round. Runs alternate, three rounds.
 //!
@@ -15,9 +16,10 @@
 //! then the same over plain http (what TLS costs), `delivery_mode async`, `compression gzip`,
 //! `compression zstd`.
 //!
-//! `cargo bench -p firehose-fanout-cli --bench engine` (~8 min); `ENGINE_ONLY=sync,http`
+//! `cargo bench -p firehose-fanout-cli --bench engine` (~5 min); `ENGINE_ONLY=sync,http`
 //! runs only the outputs whose names have one of those words (null and kinesis_firehose
-//! always run), `ENGINE_ROUNDS` and `ENGINE_SCALE` shorten it.
+//! always run), `ENGINE_ROUNDS` and `ENGINE_SCALE` shorten it, `ENGINE_LOG_LEVEL=debug`
+//! keeps each task's timing in the runs' logs (below target/bench-results/tmp/engine).
 
 mod common;
 

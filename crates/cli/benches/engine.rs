@@ -130,19 +130,15 @@ struct Measured {
     spawned: SystemTime,
 }
 
-/// What one Fluent Bit run cost.
+/// What one Fluent Bit run cost, and what arrived.
 struct Run {
-    wall: f64,
+    m: Measured,
     /// From the start to the last record's arrival at the stand-in: the wall time steps by
     /// whole seconds (Fluent Bit's main loop checks for its engine's end once a second),
     /// this does not.
     delivered: Option<f64>,
-    cpu: f64,
-    max_rss: u64,
-    file_rss: u64,
     lost: u64,
     duplicated: u64,
-    exit: i32,
 }
 
 fn fluent_bit() -> Option<PathBuf> {
@@ -414,49 +410,40 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 let output = (v.output)(&ca, emu.addr().port());
-                let Measured {
-                    wall,
-                    cpu,
-                    max_rss,
-                    file_rss,
-                    exit,
-                    spawned,
-                } = run_fluent_bit(&bin, &dir, &input, &output)?;
+                let m = run_fluent_bit(&bin, &dir, &input, &output)?;
                 let (lost, duplicated, last) = if v.name == "null" {
                     (0, 0, None)
                 } else {
                     count(&emu, w.records)
                 };
                 let delivered = last
-                    .and_then(|t| t.duration_since(spawned).ok())
+                    .and_then(|t| t.duration_since(m.spawned).ok())
                     .map(|d| d.as_secs_f64());
                 drop(emu);
                 println!(
-                    "  {} / {} / round {}: {wall:.2} s (last record in at {}), {cpu:.2} CPU-s, {:.0} MB ({:.0} file-backed), lost {lost}, dup {duplicated}",
+                    "  {} / {} / round {}: {:.2} s (last record in at {}), {:.2} CPU-s, {:.0} MB ({:.0} file-backed), lost {lost}, dup {duplicated}",
                     w.name,
                     v.name,
                     round + 1,
+                    m.wall,
                     delivered.map_or("-".into(), |d| format!("{d:.2} s")),
-                    max_rss as f64 / 1e6,
-                    file_rss as f64 / 1e6
+                    m.cpu,
+                    m.max_rss as f64 / 1e6,
+                    m.file_rss as f64 / 1e6
                 );
                 runs.entry(v.name).or_default().push(Run {
-                    wall,
+                    m,
                     delivered,
-                    cpu,
-                    max_rss,
-                    file_rss,
                     lost,
                     duplicated,
-                    exit,
                 });
             }
         }
-        let null_cpu: Vec<f64> = runs["null"].iter().map(|r| r.cpu).collect();
+        let null_cpu: Vec<f64> = runs["null"].iter().map(|r| r.m.cpu).collect();
         let core_marg: Vec<f64> = runs["kinesis_firehose (1 stream)"]
             .iter()
             .zip(&null_cpu)
-            .map(|(r, n)| r.cpu - n)
+            .map(|(r, n)| r.m.cpu - n)
             .collect();
         for v in variants.iter() {
             let rs = &runs[v.name];
@@ -469,7 +456,7 @@ fn main() -> anyhow::Result<()> {
                     format!("{}–{}", fmt(lo), fmt(hi))
                 }
             };
-            let marg: Vec<f64> = rs.iter().zip(&null_cpu).map(|(r, n)| r.cpu - n).collect();
+            let marg: Vec<f64> = rs.iter().zip(&null_cpu).map(|(r, n)| r.m.cpu - n).collect();
             let ratio: Vec<f64> = marg
                 .iter()
                 .zip(&core_marg)
@@ -485,7 +472,7 @@ fn main() -> anyhow::Result<()> {
             rows.push(vec![
                 format!("{} ({line_bytes:.0} B)", w.name),
                 v.name.to_string(),
-                range(&|r| r.wall, &|x| format!("{x:.1} s")),
+                range(&|r| r.m.wall, &|x| format!("{x:.1} s")),
                 if v.name == "null" {
                     "-".into()
                 } else {
@@ -493,7 +480,7 @@ fn main() -> anyhow::Result<()> {
                         format!("{x:.2} s")
                     })
                 },
-                range(&|r| r.cpu, &|x| format!("{x:.2}")),
+                range(&|r| r.m.cpu, &|x| format!("{x:.2}")),
                 if v.name == "null" {
                     "-".into()
                 } else {
@@ -502,19 +489,19 @@ fn main() -> anyhow::Result<()> {
                     format!("{lo:.2}–{hi:.2}")
                 },
                 ratio_text,
-                range(&|r| r.max_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
-                range(&|r| r.file_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
+                range(&|r| r.m.max_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
+                range(&|r| r.m.file_rss as f64 / 1e6, &|x| format!("{x:.0} MB")),
                 int(rs.iter().map(|r| r.lost).sum()),
                 int(rs.iter().map(|r| r.duplicated).sum()),
                 rs.iter()
-                    .map(|r| r.exit.to_string())
+                    .map(|r| r.m.exit.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
             ]);
             raw.push(json!({
                 "workload": w.name, "variant": v.name, "line_bytes": line_bytes,
-                "runs": rs.iter().map(|r| json!({"wall": r.wall, "delivered": r.delivered, "cpu": r.cpu, "max_rss": r.max_rss, "file_rss": r.file_rss,
-                    "lost": r.lost, "duplicated": r.duplicated, "exit": r.exit})).collect::<Vec<_>>(),
+                "runs": rs.iter().map(|r| json!({"wall": r.m.wall, "delivered": r.delivered, "cpu": r.m.cpu, "max_rss": r.m.max_rss, "file_rss": r.m.file_rss,
+                    "lost": r.lost, "duplicated": r.duplicated, "exit": r.m.exit})).collect::<Vec<_>>(),
             }));
         }
     }

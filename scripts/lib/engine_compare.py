@@ -84,10 +84,8 @@ for w, start in zip(workloads, range(0, len(runs), 3)):
         marg[o] = own + pipe - null_pipe
     for c in cats:
         print(f"  {c:42}{s(trio['kinesis_firehose'], c):>18.3f}{s(trio['firehose_fanout'], c):>18.3f}")
-    for o_label, f in (
-        ("Fluent Bit's threads minus null's", lambda p: s(p, "pipeline") + s(p, "other threads") - null_pipe),
-    ):
-        print(f"  {o_label:42}{f(trio['kinesis_firehose']):>18.3f}{f(trio['firehose_fanout']):>18.3f}")
+    fb = {o: s(trio[o], "pipeline") + s(trio[o], "other threads") - null_pipe for o in marg}
+    print(f"  {'Fluent Bit threads minus null run':42}{fb['kinesis_firehose']:>18.3f}{fb['firehose_fanout']:>18.3f}")
     print(f"  {'marginal (all of the above)':42}{marg['kinesis_firehose']:>18.3f}{marg['firehose_fanout']:>18.3f}")
     floor = s(trio["firehose_fanout"], "crypto") + s(trio["firehose_fanout"], "kernel")
     budget = 0.25 * marg["kinesis_firehose"]
